@@ -1,0 +1,21 @@
+// Package codec turns bytes into WebSocket frames and Protocol V2 packets and
+// back, without blocking and without allocating on the relay path.
+//
+// Everything here works on byte slices the caller owns: the event loop peeks
+// its inbound buffer, hands the bytes to a Reader, and discards what was
+// consumed; frames are appended to caller-supplied buffers. Nothing in this
+// package does I/O or keeps a reference to its input past the call that
+// received it (except Event.Payload, valid until the next Reader.Next).
+//
+// Ownership: a Reader and an Upgrader belong to one goroutine (the event loop
+// of their connection); the package-level functions are pure and safe
+// anywhere.
+//
+// Why a hand-written JSON scanner on the relay path: goccy/go-json's Unmarshal
+// copies its whole input before decoding and its Valid decodes into an
+// interface{}, so both allocate on every message. ParsePacket only needs the
+// byte ranges of "to", "type" and "data" plus a validity check, which a
+// scanner does in one pass with no allocation. The scanner is fuzzed against
+// encoding/json and go-json (fuzz_test.go). go-json still decodes properties
+// (package state) and whatever needs real values.
+package codec

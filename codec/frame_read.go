@@ -1,0 +1,213 @@
+package codec
+
+import (
+	"io"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// DefaultMaxMessage is the message size limit when Reader.MaxMessage is 0.
+const DefaultMaxMessage = 64 << 10
+
+// CloseError says the peer broke the WebSocket protocol: answer with a close
+// frame carrying Code, then close the connection.
+type CloseError struct {
+	Code   ws.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string { return e.Reason }
+
+// The protocol errors are values, so reporting one never allocates.
+var (
+	errUnmasked       = &CloseError{ws.StatusProtocolError, "client frame not masked"}
+	errMasked         = &CloseError{ws.StatusProtocolError, "server frame masked"}
+	errReservedBits   = &CloseError{ws.StatusProtocolError, "reserved bits set"}
+	errReservedOp     = &CloseError{ws.StatusProtocolError, "reserved opcode"}
+	errControlSize    = &CloseError{ws.StatusProtocolError, "control frame over 125 bytes"}
+	errControlFrag    = &CloseError{ws.StatusProtocolError, "fragmented control frame"}
+	errBadLength      = &CloseError{ws.StatusProtocolError, "bad payload length"}
+	errStrayContinue  = &CloseError{ws.StatusProtocolError, "continuation without a message"}
+	errInterleaved    = &CloseError{ws.StatusProtocolError, "new message inside a fragmented one"}
+	errBadClose       = &CloseError{ws.StatusProtocolError, "bad close frame"}
+	errBinary         = &CloseError{ws.StatusUnsupportedData, "binary messages are not supported"}
+	errTooBig         = &CloseError{ws.StatusMessageTooBig, "message too big"}
+	errInvalidUTF8    = &CloseError{ws.StatusInvalidFramePayloadData, "text is not valid UTF-8"}
+	errCloseBadReason = &CloseError{ws.StatusInvalidFramePayloadData, "close reason is not valid UTF-8"}
+)
+
+// Event is what one call to Reader.Next produced.
+type Event struct {
+	// Op is ws.OpText for a complete text message, ws.OpPing, ws.OpPong or
+	// ws.OpClose for a control frame, and 0 when a frame was consumed that
+	// completes nothing (a non-final fragment).
+	Op ws.OpCode
+	// Payload is unmasked: in place inside the input, or in the Reader's
+	// fragment buffer. It is valid until the next call to Next and, when it
+	// points into the input, until the caller discards that input.
+	Payload []byte
+}
+
+// Reader parses WebSocket frames incrementally. It never waits: given the
+// bytes buffered so far it either consumes exactly one whole frame or asks
+// for more. A frame larger than the message limit is refused from its header
+// alone, so no caller ever buffers it.
+type Reader struct {
+	// MaxMessage bounds a message over all its fragments (0: 64 KiB).
+	MaxMessage int
+	// Client is true when the frames come from a server (they must not be
+	// masked); false on the server side (they must be masked).
+	Client bool
+
+	fragmenting bool
+	frag        []byte // joined fragments of the message being received
+
+	src sliceReader // lets ws.ReadHeaderBuffer read from a slice
+	hdr [ws.MaxHeaderSize - 2]byte
+}
+
+// Next parses at most one frame from the front of in. n is the number of
+// bytes consumed; n == 0 with a nil error means in holds no whole frame yet.
+// A non-nil error is always a *CloseError.
+func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
+	if !r.fragmenting && r.frag != nil {
+		r.frag = nil // the joined message was handed out by the previous call
+	}
+	if len(in) < 2 {
+		return 0, ev, nil
+	}
+	// Everything checkable from the first two bytes is checked before
+	// waiting for the rest, so a bad peer is refused at once.
+	b0, b1 := in[0], in[1]
+	if b0&0x70 != 0 {
+		return 0, ev, errReservedBits
+	}
+	op := ws.OpCode(b0 & 0x0f)
+	if op.IsReserved() {
+		return 0, ev, errReservedOp
+	}
+	masked := b1&0x80 != 0
+	if masked == r.Client {
+		if r.Client {
+			return 0, ev, errMasked
+		}
+		return 0, ev, errUnmasked
+	}
+	fin := b0&0x80 != 0
+	if op.IsControl() {
+		if !fin {
+			return 0, ev, errControlFrag
+		}
+		if b1&0x7f > 125 {
+			return 0, ev, errControlSize
+		}
+	}
+	switch {
+	case op == ws.OpContinuation && !r.fragmenting:
+		return 0, ev, errStrayContinue
+	case op.IsData() && op != ws.OpContinuation && r.fragmenting:
+		return 0, ev, errInterleaved
+	case op == ws.OpBinary:
+		return 0, ev, errBinary
+	}
+
+	hlen := headerLen(b1)
+	if len(in) < hlen {
+		return 0, ev, nil
+	}
+	r.src.b = in[:hlen]
+	h, herr := ws.ReadHeaderBuffer(&r.src, r.hdr[:])
+	if herr != nil {
+		return 0, ev, errBadLength
+	}
+	max := r.MaxMessage
+	if max <= 0 {
+		max = DefaultMaxMessage
+	}
+	if op.IsData() && h.Length > int64(max-len(r.frag)) {
+		return 0, ev, errTooBig
+	}
+	total := hlen + int(h.Length)
+	if len(in) < total {
+		return 0, ev, nil
+	}
+	payload := in[hlen:total:total]
+	if h.Masked {
+		ws.Cipher(payload, h.Mask, 0)
+	}
+
+	switch op {
+	case ws.OpText:
+		if !fin {
+			r.fragmenting = true
+			r.frag = append(make([]byte, 0, 2*len(payload)+512), payload...)
+			return total, ev, nil
+		}
+		if !utf8.Valid(payload) {
+			return 0, ev, errInvalidUTF8
+		}
+		return total, Event{Op: ws.OpText, Payload: payload}, nil
+	case ws.OpContinuation:
+		r.frag = append(r.frag, payload...)
+		if !fin {
+			return total, ev, nil
+		}
+		r.fragmenting = false
+		if !utf8.Valid(r.frag) {
+			return 0, ev, errInvalidUTF8
+		}
+		return total, Event{Op: ws.OpText, Payload: r.frag}, nil
+	case ws.OpClose:
+		if err := checkClosePayload(payload); err != nil {
+			return 0, ev, err
+		}
+	}
+	return total, Event{Op: op, Payload: payload}, nil
+}
+
+// headerLen is the size of a frame header given its second byte.
+func headerLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// checkClosePayload applies RFC 6455 5.5.1 and 7.4 to a close frame body.
+func checkClosePayload(p []byte) *CloseError {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(p) == 1 {
+		return errBadClose
+	}
+	code, reason := ws.ParseCloseFrameDataUnsafe(p)
+	if code.IsNotUsed() || code.IsProtocolReserved() || !(code.IsProtocolDefined() || code.IsApplicationSpec() || code.IsPrivateSpec()) {
+		return errBadClose
+	}
+	if !utf8.ValidString(reason) {
+		return errCloseBadReason
+	}
+	return nil
+}
+
+// sliceReader is an io.Reader over a slice, kept inside Reader so that
+// handing it to ws.ReadHeaderBuffer does not allocate.
+type sliceReader struct{ b []byte }
+
+func (s *sliceReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}

@@ -1,0 +1,131 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gobwas/ws"
+)
+
+// MaxRequestHead bounds an HTTP request head; a larger one is refused with 431.
+const MaxRequestHead = 8 << 10
+
+// RequestEnd returns the length of the HTTP request head at the front of buf,
+// final blank line included, or -1 while the head is incomplete.
+func RequestEnd(buf []byte) int {
+	if i := bytes.Index(buf, crlfcrlf); i >= 0 {
+		return i + len(crlfcrlf)
+	}
+	return -1
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// RequestLine returns the method and target of a request head.
+func RequestLine(head []byte) (method, target []byte) {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	method, rest, _ := bytes.Cut(line, []byte(" "))
+	target, _, _ = bytes.Cut(rest, []byte(" "))
+	return method, target
+}
+
+// WantsUpgrade tells a WebSocket handshake (any request naming an Upgrade
+// header) from a plain HTTP request, such as a browser asking for the demo
+// page. A malformed handshake still counts, so it gets the precise 400/426.
+func WantsUpgrade(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Upgrade")) {
+			return true
+		}
+	}
+	return false
+}
+
+// Upgrader answers WebSocket handshakes with gobwas/ws on request heads that
+// are already fully buffered. One per event loop: it is not safe for
+// concurrent use, and it reuses its buffers between calls.
+type Upgrader struct {
+	origins     map[string]struct{}
+	originError error // the rejection of the request being upgraded, if any
+	up          ws.Upgrader
+	in          bytes.Reader
+	out         bytes.Buffer
+	rw          struct {
+		io.Reader
+		io.Writer
+	}
+}
+
+// NewUpgrader makes an Upgrader. With a non-empty list, a request whose
+// Origin is not in it exactly gets 403; a request without Origin (not a
+// browser) is let through, since Origin checks only protect browsers.
+func NewUpgrader(allowedOrigins []string) *Upgrader {
+	u := &Upgrader{}
+	if len(allowedOrigins) > 0 {
+		u.origins = make(map[string]struct{}, len(allowedOrigins))
+		for _, o := range allowedOrigins {
+			u.origins[o] = struct{}{}
+		}
+	}
+	u.up.OnHeader = u.onHeader
+	u.rw.Reader = &u.in
+	u.rw.Writer = &u.out
+	return u
+}
+
+// ErrOriginRefused is returned by Upgrade when the Origin is not allowed.
+var ErrOriginRefused = ws.RejectConnectionError(
+	ws.RejectionStatus(http.StatusForbidden),
+	ws.RejectionReason("origin not allowed"),
+)
+
+func (u *Upgrader) onHeader(key, value []byte) error {
+	if u.origins != nil && bytes.EqualFold(key, []byte("Origin")) {
+		if _, ok := u.origins[string(value)]; !ok {
+			return ErrOriginRefused
+		}
+	}
+	return nil
+}
+
+// Upgrade answers the request head (as returned by RequestEnd). It returns
+// the response to send: a 101 when err is nil, otherwise an HTTP error
+// (400, 403 or 426) after which the connection must be closed. The response
+// is valid until the next call.
+func (u *Upgrader) Upgrade(head []byte) (resp []byte, err error) {
+	u.in.Reset(head)
+	u.out.Reset()
+	_, err = u.up.Upgrade(&u.rw)
+	return u.out.Bytes(), err
+}
+
+// AppendHTTPError appends a complete HTTP error response with a one-line
+// plain-text reason, telling the client the connection will close.
+func AppendHTTPError(dst []byte, status int, reason string, extraHeaders ...string) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, http.StatusText(status)...)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"...)
+	for _, h := range extraHeaders {
+		dst = append(dst, h...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(reason)+1), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	dst = append(dst, reason...)
+	return append(dst, '\n')
+}
+
+// IsRejection reports whether an Upgrade error already produced an HTTP
+// error response (every error it returns does; this is for callers that
+// want to tell client mistakes from internal faults when counting).
+func IsRejection(err error) bool {
+	var re interface{ StatusCode() int }
+	return errors.As(err, &re)
+}

@@ -1,0 +1,197 @@
+package codec
+
+// A validating JSON scanner (RFC 8259) that finds where values end without
+// building them. It allocates nothing. It accepts exactly what
+// encoding/json.Valid accepts, including its nesting limit (fuzz_test.go
+// holds it to that); like encoding/json it leaves UTF-8 checking to the
+// caller (Reader already refused non-UTF-8 text).
+
+const maxDepth = 10000 // encoding/json's limit
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the value that starts at b[i]
+// (no leading space), or -1 if there is no valid value there.
+func skipValue(b []byte, i int) int { return skipValueDepth(b, i, 0) }
+
+func skipValueDepth(b []byte, i, depth int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end, _ := skipString(b, i)
+		return end
+	case c == '{':
+		if depth >= maxDepth {
+			return -1
+		}
+		return skipObject(b, i, depth+1)
+	case c == '[':
+		if depth >= maxDepth {
+			return -1
+		}
+		return skipArray(b, i, depth+1)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return skipNumber(b, i)
+	case c == 't':
+		return skipLiteral(b, i, "true")
+	case c == 'f':
+		return skipLiteral(b, i, "false")
+	case c == 'n':
+		return skipLiteral(b, i, "null")
+	}
+	return -1
+}
+
+func skipLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+func skipObject(b []byte, i, depth int) int {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return -1
+		}
+		if i, _ = skipString(b, i); i < 0 {
+			return -1
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return -1
+		}
+		if i = skipValueDepth(b, skipSpace(b, i+1), depth); i < 0 {
+			return -1
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1
+		default:
+			return -1
+		}
+	}
+}
+
+func skipArray(b []byte, i, depth int) int {
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1
+	}
+	for {
+		if i = skipValueDepth(b, i, depth); i < 0 {
+			return -1
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case ']':
+			return i + 1
+		default:
+			return -1
+		}
+	}
+}
+
+// skipString returns the index past the closing quote of the string at b[i]
+// and whether it holds escapes (so its raw bytes differ from its value).
+func skipString(b []byte, i int) (end int, escaped bool) {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, escaped
+		case c < 0x20:
+			return -1, escaped
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(b) {
+				return -1, escaped
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+					return -1, escaped
+				}
+				i += 4
+			default:
+				return -1, escaped
+			}
+		}
+	}
+	return -1, escaped
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func skipNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i++; i < len(b) && isDigit(b[i]); i++ {
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i
+}
+
+// validJSON reports whether b is exactly one JSON value with optional
+// surrounding space.
+func validJSON(b []byte) bool {
+	end := skipValue(b, skipSpace(b, 0))
+	return end >= 0 && skipSpace(b, end) == len(b)
+}
