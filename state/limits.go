@@ -1,0 +1,34 @@
+package state
+
+// Error codes of the refusals SetProperties returns (Protocol V2 "Errors").
+const (
+	CodeBadProperties   = "bad_properties"
+	CodePropertiesLimit = "properties_limit"
+)
+
+// Limits bound one user's properties. A zero or negative field takes its
+// default.
+type Limits struct {
+	MaxKeys     int // keys per user; default 64
+	MaxKeyBytes int // bytes per key (after JSON unescaping); default 128
+	MaxBytes    int // the user's whole properties as a compact JSON object; default 16384
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxKeys <= 0 {
+		l.MaxKeys = 64
+	}
+	if l.MaxKeyBytes <= 0 {
+		l.MaxKeyBytes = 128
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 16384
+	}
+	return l
+}
+
+// Error is a refused properties change, with the protocol error code the
+// sender is told ("bad_properties" or "properties_limit").
+type Error struct{ Code, Message string }
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }

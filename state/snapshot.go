@@ -1,0 +1,94 @@
+package state
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// span is a byte range [start,end) of the snapshot that a welcome leaves out.
+type span struct{ start, end int }
+
+// welcome appends the new user's welcome to segs: the header, the snapshot
+// minus the ranges that went stale (users who left; old properties of users
+// whose properties changed), the fresh entries of the users changed since
+// the snapshot, and tail (the metadata entry and "]}"). Work: O(d log d) for
+// d users changed since the snapshot; the snapshot itself is not copied.
+func (p *Presence) welcome(segs [][]byte, tail []byte) ([][]byte, int) {
+	n := len(welcomeHeader)
+	segs = append(segs, welcomeHeader)
+
+	skips := p.skips[:0]
+	for _, u := range p.dirty {
+		switch {
+		case !u.inSnap:
+		case u.gone:
+			skips = append(skips, span{u.start, u.end})
+		case u.propsDirty && u.propsAt < u.end:
+			skips = append(skips, span{u.propsAt, u.end})
+		}
+	}
+	slices.SortFunc(skips, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	pos := 0
+	for _, s := range skips {
+		if s.start > pos {
+			segs = append(segs, p.snap[pos:s.start:s.start])
+			n += s.start - pos
+		}
+		pos = s.end
+	}
+	if pos < len(p.snap) {
+		segs = append(segs, p.snap[pos:len(p.snap):len(p.snap)])
+		n += len(p.snap) - pos
+	}
+	p.skips = skips[:0]
+
+	for _, u := range p.dirty {
+		if u.gone {
+			continue
+		}
+		if !u.inSnap {
+			segs = append(segs, u.open)
+			n += len(u.open)
+		}
+		if (!u.inSnap || u.propsDirty) && u.full != nil {
+			segs = append(segs, u.full)
+			n += len(u.full)
+		}
+	}
+	segs = append(segs, tail)
+	return segs, n + len(tail)
+}
+
+// rebuild builds a new snapshot from every user's cached entries, in a new
+// buffer (the old one may still be referenced by welcomes being written),
+// and empties the list of users changed since the snapshot.
+func (p *Presence) rebuild() {
+	size := 0
+	for _, u := range p.users {
+		size += len(u.open) + len(u.full)
+	}
+	buf := make([]byte, 0, size)
+	for _, u := range p.users {
+		u.start = len(buf)
+		buf = append(buf, u.open...)
+		u.propsAt = len(buf)
+		buf = append(buf, u.full...)
+		u.end = len(buf)
+		u.inSnap = true
+	}
+	for i, u := range p.dirty {
+		u.dirty, u.propsDirty = false, false
+		if u.gone {
+			u.inSnap = false
+		}
+		p.dirty[i] = nil
+	}
+	if cap(p.dirty) > 1024 && len(p.dirty) < cap(p.dirty)/4 {
+		p.dirty = nil // a burst is over: let its big backing array go
+	} else {
+		p.dirty = p.dirty[:0]
+	}
+	p.snap = buf
+	p.snapAt = time.Now()
+}
