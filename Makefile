@@ -1,0 +1,44 @@
+# hangoutd: make run (build and start on the defaults), make test (everything CI runs).
+GO      ?= go
+BIN     := bin/hangoutd
+FUZZTIME ?= 30s
+
+.PHONY: all build run test test-short vet fmt-check fuzz bench benchcmp clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+
+run: build
+	./$(BIN)
+
+# The whole suite: formatting, vet, race-checked unit and end-to-end tests
+# (fuzz seed corpora included: plain `go test` runs them).
+test: fmt-check vet
+	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+
+test-short: fmt-check vet
+	$(GO) test -short -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Fuzz each parser for FUZZTIME (seed corpora alone run in `make test`).
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./codec/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./codec/ || exit 1; \
+	done
+
+# Microbenchmarks of the hot paths, then the standard load set against a
+# fresh server process (results in bench/results/).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./state/ ./loop/
+	./$(BIN) bench standard -server-bin ./$(BIN) -out bench/results
+
+clean:
+	rm -rf bin

@@ -1,0 +1,38 @@
+package loop
+
+import (
+	"github.com/panjf2000/gnet/v2"
+
+	"hangoutd/codec"
+)
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota // waiting for a complete upgrade request
+	stateOpen                       // upgraded, welcomed, in the token table
+	stateClosing                    // close decided; gnet has not called OnClose yet
+	stateClosed                     // OnClose ran
+)
+
+// conn is one client. Owned by its event loop (see doc.go); loop and token
+// never change once set, so other loops may read them.
+type conn struct {
+	gc    gnet.Conn
+	loop  *eventLoop
+	token string
+
+	state    connState
+	staged   bool  // in loop.dirty
+	idx      int32 // position in loop.conns
+	born     int64 // unix nanos, for the handshake timeout
+	lastSeen int64 // unix nanos of the last inbound bytes, for the idle timeout
+	welcome  int   // welcome size: the outbound limit allows it on top of MaxOutbound
+
+	rd  codec.Reader
+	out []byte // staged output, written at the end of the wake-up
+
+	// Token bucket for -rate-limit (packets per second).
+	allowance float64
+	lastPkt   int64
+}

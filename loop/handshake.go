@@ -1,0 +1,113 @@
+package loop
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/gobwas/ws"
+
+	"hangoutd/codec"
+	"hangoutd/state"
+	"hangoutd/web"
+)
+
+// handshake handles bytes of a conn that is not upgraded yet. It returns
+// how many bytes it consumed (0: the request is not all here yet) and false
+// when the conn must be closed once what was written to it has gone out.
+func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
+	end := codec.RequestEnd(in)
+	if end < 0 {
+		if len(in) > codec.MaxRequestHead {
+			l.stats.BadHandshakes.Add(1)
+			l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
+			return 0, false
+		}
+		return 0, true
+	}
+	if end > codec.MaxRequestHead {
+		l.stats.BadHandshakes.Add(1)
+		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
+		return 0, false
+	}
+	head := in[:end]
+	if !codec.WantsUpgrade(head) {
+		l.stats.PlainHTTP.Add(1)
+		l.writeRaw(c, l.plainHTTP(head))
+		return 0, false
+	}
+	resp, err := l.upgrader.Upgrade(head)
+	if err != nil {
+		if err == codec.ErrOriginRefused {
+			l.stats.OriginRefused.Add(1)
+		} else {
+			l.stats.BadHandshakes.Add(1)
+		}
+		l.writeRaw(c, resp)
+		return 0, false
+	}
+	if !l.srv.admit() {
+		l.stats.Full.Add(1)
+		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
+		return 0, false
+	}
+	l.welcome(c, resp)
+	return end, true
+}
+
+// welcome makes c a user and writes the 101 response and the welcome packet
+// in one writev. The welcome's bytes are mostly the presence snapshot,
+// shared by every welcome of the flush interval and never copied here.
+func (l *eventLoop) welcome(c *conn, resp []byte) {
+	s := l.srv
+	for {
+		c.token = state.NewToken()
+		if s.table.Put(c.token, c) {
+			break
+		}
+	}
+	c.state = stateOpen
+	l.iov = append(l.iov[:0], resp, nil) // [1]: the frame header, once the length is known
+	iov, n := s.presence.Join(c.token, l.iov)
+	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
+	iov[1] = l.hdr
+	written, _ := c.gc.Writev(iov)
+	clear(iov) // do not pin an old snapshot
+	l.iov = iov[:0]
+	c.welcome = n + len(l.hdr)
+	l.stats.Upgraded.Add(1)
+	l.stats.WelcomeBytes.Add(uint64(c.welcome))
+	l.stats.BytesOut.Add(uint64(written))
+	s.changed()
+}
+
+// admit takes a connection slot, or says the server is full.
+func (s *Server) admit() bool {
+	n := s.active.Add(1)
+	if s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+		s.active.Add(-1)
+		return false
+	}
+	return true
+}
+
+// plainHTTP answers a request that is not a WebSocket handshake: the demo
+// page on GET /, 404 for anything else (426 for / when the demo is off).
+func (l *eventLoop) plainHTTP(head []byte) []byte {
+	method, target := codec.RequestLine(head)
+	target, _, _ = bytes.Cut(target, []byte("?"))
+	root := string(target) == "/" || string(target) == "/index.html"
+	switch {
+	case root && l.srv.cfg.Demo && string(method) == "GET":
+		return web.Page()
+	case string(target) == "/" && !l.srv.cfg.Demo:
+		return web.UpgradeRequired()
+	default:
+		return web.NotFound()
+	}
+}
+
+// writeRaw writes b before the conn is a user (no staging, no limit).
+func (l *eventLoop) writeRaw(c *conn, b []byte) {
+	n, _ := c.gc.Write(b)
+	l.stats.BytesOut.Add(uint64(n))
+}

@@ -1,0 +1,131 @@
+package loop
+
+import (
+	"errors"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"hangoutd/codec"
+	"hangoutd/state"
+)
+
+// OnTraffic runs on the conn's loop with whatever bytes have arrived: a
+// piece of a request, a piece of a frame, or many frames. It consumes every
+// whole unit, leaves the rest in gnet's inbound buffer, and never waits.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	l := c.loop
+	l.tick()
+	c.lastSeen = l.now
+	in, _ := gc.Peek(-1)
+	l.stats.BytesIn.Add(uint64(len(in)))
+
+	consumed := 0
+	if c.state == stateHandshake {
+		n, ok := l.handshake(c, in)
+		if !ok {
+			l.flushAll()
+			return gnet.Close
+		}
+		if n == 0 {
+			return gnet.None
+		}
+		consumed = n
+	}
+	for c.state == stateOpen {
+		n, ev, err := c.rd.Next(in[consumed:])
+		if err != nil {
+			ce := err.(*codec.CloseError)
+			l.closeWith(c, ce.Code, ce.Reason)
+			break
+		}
+		if n == 0 {
+			break
+		}
+		consumed += n
+		l.onFrame(c, ev)
+	}
+	_, _ = gc.Discard(consumed)
+	l.flushAll()
+	if c.state != stateOpen {
+		// Sent its close already (staged above); gnet flushes and closes.
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// onFrame handles one complete frame or message from c.
+func (l *eventLoop) onFrame(c *conn, ev codec.Event) {
+	switch ev.Op {
+	case ws.OpText:
+		l.onMessage(c, ev.Payload)
+	case ws.OpPing:
+		var b [128]byte
+		l.stage(c, codec.AppendFrame(b[:0], ws.OpPong, ev.Payload))
+	case ws.OpClose:
+		l.stats.ClientCloses.Add(1)
+		l.stage(c, codec.CloseNormal)
+		l.closeSilently(c)
+	}
+}
+
+// onMessage handles one Protocol V2 packet.
+func (l *eventLoop) onMessage(c *conn, msg []byte) {
+	if !l.allow(c) {
+		l.stats.RateLimited.Add(1)
+		l.refuse(c, codec.CodeRateLimited, "over the rate limit; packet dropped")
+		return
+	}
+	p := &l.pkt
+	if perr := codec.ParsePacket(msg, p); perr != nil {
+		l.refuse(c, perr.Code, perr.Message)
+		return
+	}
+	if p.ToServer {
+		l.stats.PacketsChanges.Add(1)
+		if err := l.srv.presence.SetProperties(c.token, p.Data); err != nil {
+			code, text := codec.CodeBadProperties, err.Error()
+			var se *state.Error
+			if errors.As(err, &se) {
+				code, text = se.Code, se.Message
+			}
+			l.refuse(c, code, text)
+			return
+		}
+		l.srv.changed()
+		return
+	}
+	l.stats.PacketsRelay.Add(1)
+	l.relay(c, p)
+}
+
+// refuse drops a packet and tells its sender why.
+func (l *eventLoop) refuse(c *conn, code, message string) {
+	l.stats.PacketsInvalid.Add(1)
+	var b [256]byte
+	body := codec.AppendError(b[:0], code, message)
+	var h [16]byte
+	l.stage(c, codec.AppendFrameHeader(h[:0], ws.OpText, len(body)))
+	l.stage(c, body)
+}
+
+// allow applies the per-connection token bucket of -rate-limit: a burst of
+// up to one second's worth, refilled continuously.
+func (l *eventLoop) allow(c *conn) bool {
+	rate := float64(l.srv.cfg.RateLimit)
+	if rate == 0 {
+		return true
+	}
+	if c.lastPkt == 0 {
+		c.allowance = rate
+	} else {
+		c.allowance = min(rate, c.allowance+rate*float64(l.now-c.lastPkt)/1e9)
+	}
+	c.lastPkt = l.now
+	if c.allowance < 1 {
+		return false
+	}
+	c.allowance--
+	return true
+}

@@ -1,0 +1,105 @@
+package loop
+
+import (
+	"context"
+	"sync"
+)
+
+type jobKind uint8
+
+const (
+	jobDeliver  jobKind = iota // write frame to conns, or to every open conn
+	jobSweep                   // pings and timeouts
+	jobShutdown                // close 1001 to everyone
+)
+
+// job is work one goroutine hands to a loop. It is owned by the sender until
+// posted and by the receiving loop after; the loop recycles it.
+type job struct {
+	kind  jobKind
+	frame *sharedFrame  // jobDeliver: one reference, released by the loop
+	all   bool          // jobDeliver: every open conn of the loop
+	conns []*conn       // jobDeliver: these conns (owned by the receiving loop)
+	done  chan struct{} // jobShutdown: closed when the loop has sent its closes
+}
+
+var jobPool = sync.Pool{New: func() any { return new(job) }}
+
+func newJob(kind jobKind) *job {
+	j := jobPool.Get().(*job)
+	j.kind = kind
+	return j
+}
+
+func (j *job) recycle() {
+	if cap(j.conns) > 4096 {
+		j.conns = nil
+	}
+	*j = job{conns: j.conns[:0]}
+	jobPool.Put(j)
+}
+
+// mailbox queues jobs for one loop. Posting takes a short lock; the first
+// post after a drain wakes the loop with a single Execute, so however many
+// jobs pile up, the loop is woken once and drains them all in one go — and
+// its connections' output is written once for all of them.
+type mailbox struct {
+	mu    sync.Mutex
+	jobs  []*job
+	awake bool // a drain is scheduled and has not yet taken the jobs
+	spare []*job
+}
+
+// post hands j to the loop. It never blocks on the loop.
+func (l *eventLoop) post(j *job) {
+	l.mb.mu.Lock()
+	l.mb.jobs = append(l.mb.jobs, j)
+	wake := !l.mb.awake
+	l.mb.awake = true
+	l.mb.mu.Unlock()
+	if wake {
+		if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
+			// The engine is stopping: nothing will run these jobs.
+			l.mb.mu.Lock()
+			jobs := l.mb.jobs
+			l.mb.jobs, l.mb.awake = nil, false
+			l.mb.mu.Unlock()
+			for _, j := range jobs {
+				l.discard(j)
+			}
+		}
+	}
+}
+
+// drain runs on the loop: every queued job, then one write per connection.
+func (l *eventLoop) drain(context.Context) error {
+	l.mb.mu.Lock()
+	jobs := l.mb.jobs
+	l.mb.jobs, l.mb.spare = l.mb.spare[:0], nil
+	l.mb.awake = false
+	l.mb.mu.Unlock()
+
+	l.tick()
+	for i, j := range jobs {
+		l.run(j)
+		jobs[i] = nil
+	}
+	l.flushAll()
+	l.mb.mu.Lock()
+	if l.mb.spare == nil {
+		l.mb.spare = jobs[:0]
+	}
+	l.mb.mu.Unlock()
+	return nil
+}
+
+// discard drops a job that will never run, releasing what it holds.
+func (l *eventLoop) discard(j *job) {
+	if j.frame != nil {
+		j.frame.release()
+	}
+	if j.done != nil {
+		close(j.done)
+	}
+	j.recycle()
+}

@@ -1,0 +1,305 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"hangoutd/codec"
+	"hangoutd/state"
+)
+
+// Server is a running hangoutd. Its methods are safe from any goroutine.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	cfg      Config
+	log      *slog.Logger
+	eng      gnet.Engine
+	addr     string
+	table    *state.Table[*conn]
+	presence *state.Presence
+	active   atomic.Int64 // open (upgraded) connections, for -max-conns
+
+	loopsMu sync.Mutex
+	loops   atomic.Pointer[[]*eventLoop] // copy-on-write: loops seen so far
+
+	flushMu    sync.Mutex // one flush at a time, so batches reach loops in order
+	flushBuf   []byte     // guarded by flushMu
+	flushes    atomic.Uint64
+	flushEntry atomic.Uint64
+
+	booted      chan struct{}
+	stop        chan struct{} // closed by Shutdown
+	stopping    atomic.Bool
+	stopOnce    sync.Once
+	runErr      chan error
+	flusherDone chan struct{}
+}
+
+// Start listens on cfg.Addr and serves until Shutdown. It returns once the
+// listener is up, or the reason it could not be.
+func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = DefaultConfig().Loops
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		table: state.NewTable[*conn](256),
+		presence: state.NewPresence(state.Limits{
+			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
+		}),
+		booted:      make(chan struct{}),
+		stop:        make(chan struct{}),
+		runErr:      make(chan error, 1),
+		flusherDone: make(chan struct{}),
+	}
+	s.loops.Store(new([]*eventLoop))
+	go func() {
+		s.runErr <- gnet.Run(s, "tcp://"+cfg.Addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(cfg.Loops),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithReusePort(false),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+	}()
+	select {
+	case <-s.booted:
+	case err := <-s.runErr:
+		if err == nil {
+			err = errors.New("engine stopped before it started")
+		}
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	go s.flusher()
+	return s, nil
+}
+
+// OnBoot learns the bound address (the port may have been 0).
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	s.addr = s.cfg.Addr
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			switch a := sa.(type) {
+			case *unix.SockaddrInet4:
+				s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+			case *unix.SockaddrInet6:
+				s.addr = net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+			}
+		}
+		unix.Close(fd)
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+// Addr is the address the server listens on, with the real port.
+func (s *Server) Addr() string { return s.addr }
+
+// Config returns the configuration in force.
+func (s *Server) Config() Config { return s.cfg }
+
+// Stats adds up every loop's counters.
+func (s *Server) Stats() Snapshot {
+	out := Snapshot{ProtocolClose: map[int]uint64{}}
+	for _, l := range *s.loops.Load() {
+		l.stats.addTo(&out)
+	}
+	out.Conns = int(s.active.Load())
+	out.Users = s.presence.Len()
+	out.Flushes = s.flushes.Load()
+	out.FlushEntries = s.flushEntry.Load()
+	return out
+}
+
+// Shutdown sends every client a close 1001, then stops the engine. It
+// returns when the engine has stopped or ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.stopping.Store(true)
+		close(s.stop)
+		var wg sync.WaitGroup
+		for _, l := range *s.loops.Load() {
+			wg.Add(1)
+			go func() { defer wg.Done(); l.shutdown(ctx) }()
+		}
+		wg.Wait()
+		err = s.eng.Stop(ctx)
+		<-s.flusherDone
+		select {
+		case <-s.runErr:
+		case <-ctx.Done():
+		}
+	})
+	return err
+}
+
+// loopOf returns the eventLoop of a gnet loop, creating it the first time
+// the loop opens a connection. Loops without connections need no state:
+// there is nobody on them to deliver to, ping or time out.
+func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
+	for _, l := range *s.loops.Load() {
+		if l.el == el {
+			return l
+		}
+	}
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	old := *s.loops.Load()
+	for _, l := range old {
+		if l.el == el {
+			return l
+		}
+	}
+	l := newEventLoop(s, el, len(old))
+	next := append(append(make([]*eventLoop, 0, len(old)+1), old...), l)
+	s.loops.Store(&next)
+	return l
+}
+
+// OnOpen runs on the conn's loop: the conn waits for its upgrade request.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	l := s.loopOf(gc.EventLoop())
+	l.tick()
+	c := &conn{gc: gc, loop: l, born: l.now, lastSeen: l.now}
+	c.rd.MaxMessage = s.cfg.MaxMessage
+	gc.SetContext(c)
+	l.add(c)
+	return nil, gnet.None
+}
+
+// OnClose runs on the conn's loop, however the conn ended.
+func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c.state == stateClosed {
+		return gnet.None
+	}
+	l := c.loop
+	if c.state == stateOpen {
+		l.stats.PeerGone.Add(1)
+	}
+	wasUser := c.token != ""
+	c.state = stateClosed
+	l.remove(c)
+	if c.out != nil && !c.staged {
+		c.out = nil
+	}
+	if wasUser {
+		s.table.Delete(c.token)
+		s.presence.Leave(c.token)
+		s.active.Add(-1)
+		s.changed()
+	}
+	return gnet.None
+}
+
+// OnTick posts a sweep to every loop. It runs on gnet's ticker goroutine,
+// which must not touch conns (pitfalls: OnTick is not on a loop).
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	if !s.stopping.Load() {
+		for _, l := range *s.loops.Load() {
+			l.post(newJob(jobSweep))
+		}
+	}
+	return s.cfg.tickEvery(), gnet.None
+}
+
+// changed is called after every presence change; with flush-interval 0 the
+// batch goes out at once.
+func (s *Server) changed() {
+	if s.cfg.FlushInterval == 0 {
+		s.flush()
+	}
+}
+
+// flusher sends the changes batch every flush interval: one timer for the
+// whole server.
+func (s *Server) flusher() {
+	defer close(s.flusherDone)
+	if s.cfg.FlushInterval == 0 {
+		<-s.stop // changed() flushes at once; nothing to time
+		return
+	}
+	t := time.NewTicker(s.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.flush()
+		}
+	}
+}
+
+// flush encodes the pending changes once and fans them out to every loop.
+func (s *Server) flush() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	f := newFrame()
+	body := s.presence.Flush(s.flushBuf[:0])
+	s.flushBuf = body[:0]
+	if len(body) == 0 {
+		f.release()
+		return
+	}
+	s.flushes.Add(1)
+	f.b = codec.AppendFrameHeader(f.b, ws.OpText, len(body))
+	f.b = append(f.b, body...)
+	s.broadcast(f, nil)
+}
+
+// broadcast gives every loop one job writing f to all its open conns. It
+// consumes the caller's reference to f. from, if not nil, is the loop the
+// caller runs on: its conns are staged directly instead of via the mailbox.
+func (s *Server) broadcast(f *sharedFrame, from *eventLoop) {
+	for _, l := range *s.loops.Load() {
+		if l == from {
+			n := 0
+			for _, c := range l.conns {
+				if c.state == stateOpen {
+					l.stage(c, f.b)
+					n++
+				}
+			}
+			l.stats.Deliveries.Add(uint64(n))
+			continue
+		}
+		f.retain()
+		j := newJob(jobDeliver)
+		j.frame, j.all = f, true
+		l.post(j)
+	}
+	f.release()
+}
+
+// gnetLogger routes gnet's own logs through slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
