@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -9,7 +10,7 @@ import (
 // AppendFrameHeader appends the header of a final, unmasked frame (server to
 // client) of the given payload length. The layout is ws.WriteHeader's; it is
 // written by hand only so that appending to a slice costs no io.Writer
-// (frame_test.go checks both agree for every length class).
+// (frame_write_test.go checks both agree for every length class).
 func AppendFrameHeader(dst []byte, op ws.OpCode, length int) []byte {
 	b0 := 0x80 | byte(op)
 	switch {
@@ -43,10 +44,16 @@ func AppendMaskedFrame(dst []byte, op ws.OpCode, payload []byte, mask [4]byte) [
 }
 
 // AppendClose appends an unmasked close frame with a status code and a
-// reason (cut to fit the 125-byte control frame limit).
+// reason, cut to fit the 125-byte control frame limit at a rune boundary:
+// a reason that is not valid UTF-8 makes the peer fail the connection with
+// 1007 instead of seeing our code.
 func AppendClose(dst []byte, code ws.StatusCode, reason string) []byte {
 	if len(reason) > 123 {
-		reason = reason[:123]
+		cut := 123
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
 	}
 	dst = AppendFrameHeader(dst, ws.OpClose, 2+len(reason))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
