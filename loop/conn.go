@@ -11,7 +11,7 @@ type connState uint8
 const (
 	stateHandshake connState = iota // waiting for a complete upgrade request
 	stateOpen                       // upgraded, welcomed, in the token table
-	stateClosing                    // close decided; gnet has not called OnClose yet
+	stateClosing                    // said its last word; waits for the peer to hang up (lingering)
 	stateClosed                     // OnClose ran
 )
 
@@ -22,12 +22,15 @@ type conn struct {
 	loop  *eventLoop
 	token string
 
-	state    connState
-	staged   bool  // in loop.dirty
-	idx      int32 // position in loop.conns
-	born     int64 // unix nanos, for the handshake timeout
-	lastSeen int64 // unix nanos of the last inbound bytes, for the idle timeout
-	welcome  int   // welcome size: the outbound limit allows it on top of MaxOutbound
+	state      connState
+	staged     bool  // in loop.dirty
+	retired    bool  // no longer a user: out of the table and presence
+	halfClosed bool  // our side of the TCP connection is shut down
+	closeAt    int64 // unix nanos: a lingering conn is closed hard after this
+	idx        int32 // position in loop.conns
+	born       int64 // unix nanos, for the handshake timeout
+	lastSeen   int64 // unix nanos of the last inbound bytes, for the idle timeout
+	welcome    int   // welcome size: the outbound limit allows it on top of MaxOutbound
 
 	rd  codec.Reader
 	out []byte // staged output, written at the end of the wake-up

@@ -283,7 +283,6 @@ func withOrigin(origin string) dialOpt {
 
 // dialWS opens a WebSocket connection without reading anything.
 func dialWS(t testing.TB, url string, opts ...dialOpt) (*websocket.Conn, *http.Response, error) {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	o := &websocket.DialOptions{HTTPHeader: http.Header{}, CompressionMode: websocket.CompressionDisabled}
@@ -304,7 +303,19 @@ func connect(t testing.TB, srv *testServer, name string, opts ...dialOpt) *wsCli
 // connectNoWelcome dials url and starts the reader, leaving the welcome unread.
 func connectNoWelcome(t testing.TB, url, name string, opts ...dialOpt) *wsClient {
 	t.Helper()
-	c := &wsClient{
+	c := newClient(t, name)
+	if resp, err := c.dial(url, opts...); err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("%s: dial %s: %v (HTTP status %d)", name, url, err, status)
+	}
+	return c
+}
+
+func newClient(t testing.TB, name string) *wsClient {
+	return &wsClient{
 		t:      t,
 		name:   name,
 		notify: make(chan struct{}, 1),
@@ -312,25 +323,26 @@ func connectNoWelcome(t testing.TB, url, name string, opts ...dialOpt) *wsClient
 		known:  map[string]bool{},
 		props:  map[string]map[string]json.RawMessage{},
 	}
+}
+
+// dial connects c and starts its reader. Safe off the test goroutine (it
+// never fails the test itself).
+func (c *wsClient) dial(url string, opts ...dialOpt) (*http.Response, error) {
 	opts = append([]dialOpt{func(o *websocket.DialOptions) {
 		o.OnPingReceived = func(context.Context, []byte) bool { c.pings.Add(1); return true }
 	}}, opts...)
-	conn, resp, err := dialWS(t, url, opts...)
+	conn, resp, err := dialWS(c.t, url, opts...)
 	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("%s: dial %s: %v (HTTP status %d)", name, url, err, status)
+		return resp, err
 	}
 	conn.SetReadLimit(64 << 20)
 	c.conn = conn
 	go c.readLoop()
-	t.Cleanup(func() {
+	c.t.Cleanup(func() {
 		_ = c.conn.CloseNow()
 		<-c.done
 	})
-	return c
+	return resp, nil
 }
 
 func (c *wsClient) readLoop() {

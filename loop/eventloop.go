@@ -6,6 +6,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"hangoutd/codec"
 )
@@ -18,10 +19,11 @@ type eventLoop struct {
 	id    int
 	stats Stats
 
-	conns  []*conn // every conn of this loop, handshaking or open
-	dirty  []*conn // conns with staged output
-	doomed []*conn // conns to close once the current pass is done
-	now    int64   // unix nanos, refreshed once per callback
+	conns     []*conn // every conn of this loop, handshaking or open
+	dirty     []*conn // conns with staged output
+	doomed    []*conn // conns to close once the current pass is done
+	lingering []*conn // conns to half-close once their last bytes are written
+	now       int64   // unix nanos, refreshed once per callback
 
 	mb        mailbox
 	drainTask gnet.RunnableFunc
@@ -73,7 +75,8 @@ func (l *eventLoop) stage(c *conn, b []byte) {
 // flushAll writes each dirty conn's staged output with one write, enforces
 // the outbound limit, and carries out the closes decided meanwhile.
 func (l *eventLoop) flushAll() {
-	for i, c := range l.dirty {
+	for i := 0; i < len(l.dirty); i++ { // closing a slow consumer may append
+		c := l.dirty[i]
 		l.dirty[i] = nil
 		c.staged = false
 		out := c.out
@@ -91,34 +94,81 @@ func (l *eventLoop) flushAll() {
 		}
 	}
 	l.dirty = l.dirty[:0]
+	for i, c := range l.lingering {
+		l.lingering[i] = nil
+		l.halfClose(c)
+	}
+	l.lingering = l.lingering[:0]
 	for i, c := range l.doomed {
 		l.doomed[i] = nil
-		if c.state == stateClosing {
+		if c.state != stateClosed {
 			_ = l.el.Close(c.gc)
 		}
 	}
 	l.doomed = l.doomed[:0]
 }
 
-// closeWith sends c a close frame and closes it after the current pass.
+// closeGrace is how long a conn that was sent its last bytes (a close frame
+// or an HTTP error) may take to read them and hang up before it is cut off.
+// Closing at once would make the kernel answer the peer's unread bytes with
+// a reset, which can destroy the close frame before the peer reads it.
+const closeGrace = int64(2 * time.Second)
+
+// closeWith sends c a close frame with code and lets it linger.
 func (l *eventLoop) closeWith(c *conn, code ws.StatusCode, reason string) {
 	if c.state != stateOpen {
-		l.closeSilently(c)
 		return
 	}
 	var b [128]byte
 	l.stage(c, codec.AppendClose(b[:0], code, reason))
-	l.closeSilently(c)
 	l.stats.countClose(code)
+	l.linger(c)
 }
 
-// closeSilently closes c after the current pass without a close frame.
-func (l *eventLoop) closeSilently(c *conn) {
+// linger retires c at once (it stops being a user now: nobody waits for
+// it), then waits for the peer to hang up after reading what was sent.
+func (l *eventLoop) linger(c *conn) {
 	if c.state == stateClosing || c.state == stateClosed {
 		return
 	}
+	l.retire(c)
+	c.state = stateClosing
+	c.closeAt = l.now + closeGrace
+	l.lingering = append(l.lingering, c)
+}
+
+// halfClose shuts down our side once everything sent has left gnet's
+// buffer, so the peer reads our last bytes, then end of stream.
+func (l *eventLoop) halfClose(c *conn) {
+	if c.state != stateClosing || c.halfClosed || c.gc.OutboundBuffered() > 0 {
+		return
+	}
+	c.halfClosed = true
+	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+}
+
+// closeNow closes c without a word once the current pass is done.
+func (l *eventLoop) closeNow(c *conn) {
+	if c.state == stateClosed {
+		return
+	}
+	l.retire(c)
 	c.state = stateClosing
 	l.doomed = append(l.doomed, c)
+}
+
+// retire removes c's user from the token table and presence: its close is
+// announced at the next flush even if the TCP connection lingers.
+func (l *eventLoop) retire(c *conn) {
+	if c.token == "" || c.retired {
+		return
+	}
+	c.retired = true
+	s := l.srv
+	s.table.Delete(c.token)
+	s.presence.Leave(c.token)
+	s.active.Add(-1)
+	s.changed()
 }
 
 func (l *eventLoop) add(c *conn) {
@@ -155,11 +205,12 @@ func (l *eventLoop) run(j *job) {
 		l.sweep()
 	case jobShutdown:
 		for _, c := range l.conns {
-			if c.state == stateOpen {
-				l.stage(c, codec.CloseGoingAway)
-				l.stats.countClose(ws.StatusGoingAway)
+			switch c.state {
+			case stateOpen:
+				l.closeWith(c, ws.StatusGoingAway, "server shutting down")
+			case stateHandshake:
+				l.closeNow(c)
 			}
-			l.closeSilently(c)
 		}
 		l.flushAll()
 		close(j.done)
@@ -183,7 +234,13 @@ func (l *eventLoop) sweep() {
 		case stateHandshake:
 			if c.born < hsDeadline {
 				l.stats.HandshakeTimeouts.Add(1)
-				l.closeSilently(c)
+				l.closeNow(c)
+			}
+		case stateClosing:
+			if l.now > c.closeAt {
+				l.closeNow(c)
+			} else {
+				l.halfClose(c) // a slow consumer may have drained by now
 			}
 		case stateOpen:
 			if c.lastSeen < idleDeadline {

@@ -21,12 +21,18 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	in, _ := gc.Peek(-1)
 	l.stats.BytesIn.Add(uint64(len(in)))
 
+	if c.state == stateClosing {
+		_, _ = gc.Discard(-1) // lingering: only the peer's hang-up matters
+		return gnet.None
+	}
 	consumed := 0
 	if c.state == stateHandshake {
 		n, ok := l.handshake(c, in)
 		if !ok {
+			_, _ = gc.Discard(-1)
+			l.linger(c)
 			l.flushAll()
-			return gnet.Close
+			return gnet.None
 		}
 		if n == 0 {
 			return gnet.None
@@ -46,12 +52,11 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		consumed += n
 		l.onFrame(c, ev)
 	}
+	if c.state == stateClosing {
+		consumed = -1 // nothing more will be read from it
+	}
 	_, _ = gc.Discard(consumed)
 	l.flushAll()
-	if c.state != stateOpen {
-		// Sent its close already (staged above); gnet flushes and closes.
-		return gnet.Close
-	}
 	return gnet.None
 }
 
@@ -66,7 +71,7 @@ func (l *eventLoop) onFrame(c *conn, ev codec.Event) {
 	case ws.OpClose:
 		l.stats.ClientCloses.Add(1)
 		l.stage(c, codec.CloseNormal)
-		l.closeSilently(c)
+		l.linger(c)
 	}
 }
 

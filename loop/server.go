@@ -146,6 +146,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			go func() { defer wg.Done(); l.shutdown(ctx) }()
 		}
 		wg.Wait()
+		s.awaitHangUps(ctx, time.Second)
 		err = s.eng.Stop(ctx)
 		<-s.flusherDone
 		select {
@@ -154,6 +155,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// awaitHangUps gives clients that were sent a close 1001 up to d to read it
+// and hang up, so they see the close frame rather than a reset.
+func (s *Server) awaitHangUps(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for s.eng.CountConnections() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // loopOf returns the eventLoop of a gnet loop, creating it the first time
@@ -200,18 +210,9 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	if c.state == stateOpen {
 		l.stats.PeerGone.Add(1)
 	}
-	wasUser := c.token != ""
+	l.retire(c)
 	c.state = stateClosed
 	l.remove(c)
-	if c.out != nil && !c.staged {
-		c.out = nil
-	}
-	if wasUser {
-		s.table.Delete(c.token)
-		s.presence.Leave(c.token)
-		s.active.Add(-1)
-		s.changed()
-	}
 	return gnet.None
 }
 
