@@ -1,0 +1,249 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// entry is one element of a changes packet's data, decoded strictly.
+type entry struct {
+	Type  string
+	Token string
+	Props map[string]string // compact JSON values; "null" for a deletion; nil when no "properties" field
+}
+
+// concat joins welcome segments and checks the reported length.
+func concat(t testing.TB, segs [][]byte, n int) []byte {
+	t.Helper()
+	b := bytes.Join(segs, nil)
+	if len(b) != n {
+		t.Fatalf("welcome: segments hold %d bytes, Join reported %d", len(b), n)
+	}
+	return b
+}
+
+// decodeChanges parses a server changes packet with encoding/json and checks
+// its shape: exactly the fields from, type, data; each entry exactly the
+// fields its type has; no object with a repeated key.
+func decodeChanges(t testing.TB, b []byte) []entry {
+	t.Helper()
+	if !json.Valid(b) {
+		t.Fatalf("not valid JSON: %s", b)
+	}
+	if err := checkNoDupKeys(json.NewDecoder(bytes.NewReader(b))); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	var pk map[string]json.RawMessage
+	if err := json.Unmarshal(b, &pk); err != nil {
+		t.Fatalf("packet: %v: %s", err, b)
+	}
+	if len(pk) != 3 || string(pk["from"]) != `"server"` || string(pk["type"]) != `"changes"` {
+		t.Fatalf("packet header wrong: %s", b)
+	}
+	var data []map[string]json.RawMessage
+	if err := json.Unmarshal(pk["data"], &data); err != nil {
+		t.Fatalf("data: %v: %s", err, b)
+	}
+	if len(data) == 0 {
+		t.Fatalf("changes packet with no entries: %s", b)
+	}
+	out := make([]entry, 0, len(data))
+	for _, m := range data {
+		var e entry
+		if err := json.Unmarshal(m["type"], &e.Type); err != nil {
+			t.Fatalf("entry type: %v: %s", err, b)
+		}
+		if err := json.Unmarshal(m["token"], &e.Token); err != nil {
+			t.Fatalf("entry token: %v: %s", err, b)
+		}
+		want := 2
+		switch e.Type {
+		case "open", "close", "metadata":
+		case "properties":
+			want = 3
+			var props map[string]json.RawMessage
+			if err := json.Unmarshal(m["properties"], &props); err != nil || props == nil {
+				t.Fatalf("properties entry without an object: %s", b)
+			}
+			e.Props = make(map[string]string, len(props))
+			for k, v := range props {
+				e.Props[k] = compact(t, v)
+			}
+		default:
+			t.Fatalf("unknown entry type %q: %s", e.Type, b)
+		}
+		if len(m) != want {
+			t.Fatalf("%s entry has %d fields: %s", e.Type, len(m), b)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func compact(t testing.TB, v []byte) string {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, v); err != nil {
+		t.Fatalf("compact %s: %v", v, err)
+	}
+	return buf.String()
+}
+
+// checkNoDupKeys walks the token stream and fails on a key repeated in one
+// object (encoding/json would silently keep the last).
+func checkNoDupKeys(d *json.Decoder) error {
+	tok, err := d.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for d.More() {
+			k, err := d.Token()
+			if err != nil {
+				return err
+			}
+			if seen[k.(string)] {
+				return fmt.Errorf("key %q repeated", k)
+			}
+			seen[k.(string)] = true
+			if err := checkNoDupKeys(d); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+	case json.Delim('['):
+		for d.More() {
+			if err := checkNoDupKeys(d); err != nil {
+				return err
+			}
+		}
+		_, err = d.Token()
+	}
+	return err
+}
+
+// world is a client's picture of the state: token -> properties (compact
+// JSON values). Also the reference model of the true state.
+type world map[string]map[string]string
+
+func (w world) clone() world {
+	c := make(world, len(w))
+	for k, v := range w {
+		c[k] = maps.Clone(v)
+	}
+	return c
+}
+
+func (w world) String() string {
+	var sb strings.Builder
+	for _, tok := range slices.Sorted(maps.Keys(w)) {
+		fmt.Fprintf(&sb, "%s…%v ", tok[:6], w[tok])
+	}
+	return sb.String()
+}
+
+func (w world) equal(o world) bool {
+	return maps.EqualFunc(w, o, func(a, b map[string]string) bool { return maps.Equal(a, b) })
+}
+
+// apply applies a changes packet the way a client following the contract
+// does: open adds an unknown token, close removes a token, properties sets
+// keys and null deletes them; metadata says nothing about the state.
+func (w world) apply(t testing.TB, es []entry) {
+	t.Helper()
+	for _, e := range es {
+		switch e.Type {
+		case "open":
+			if w[e.Token] == nil {
+				w[e.Token] = map[string]string{}
+			}
+		case "close":
+			delete(w, e.Token)
+		case "properties":
+			props := w[e.Token]
+			if props == nil {
+				t.Fatalf("properties for %s, which the client does not know", e.Token)
+			}
+			for k, v := range e.Props {
+				if v == "null" {
+					delete(props, k)
+				} else {
+					props[k] = v
+				}
+			}
+		}
+	}
+}
+
+// checkWelcome checks a welcome for newTok against the true state: one open
+// per connected user, one properties entry (all of them) per user with
+// properties, one metadata for newTok last, no close, open before properties.
+func checkWelcome(t testing.TB, es []entry, truth world, newTok string) {
+	t.Helper()
+	last := es[len(es)-1]
+	if last.Type != "metadata" || last.Token != newTok {
+		t.Fatalf("welcome does not end with metadata %s: last is %+v", newTok, last)
+	}
+	opened := map[string]bool{}
+	props := map[string]bool{}
+	for _, e := range es[:len(es)-1] {
+		switch e.Type {
+		case "open":
+			if opened[e.Token] {
+				t.Fatalf("welcome opens %s twice", e.Token)
+			}
+			if truth[e.Token] == nil {
+				t.Fatalf("welcome opens %s, who is not connected", e.Token)
+			}
+			opened[e.Token] = true
+		case "properties":
+			if !opened[e.Token] {
+				t.Fatalf("welcome: properties of %s before its open", e.Token)
+			}
+			if props[e.Token] {
+				t.Fatalf("welcome: two properties entries for %s", e.Token)
+			}
+			props[e.Token] = true
+			if !maps.Equal(e.Props, truth[e.Token]) || len(e.Props) == 0 {
+				t.Fatalf("welcome: properties of %s = %v, want %v", e.Token, e.Props, truth[e.Token])
+			}
+		default:
+			t.Fatalf("welcome holds a %s entry", e.Type)
+		}
+	}
+	for tok, p := range truth {
+		if !opened[tok] {
+			t.Fatalf("welcome misses the open of %s", tok)
+		}
+		if len(p) > 0 && !props[tok] {
+			t.Fatalf("welcome misses the properties of %s", tok)
+		}
+	}
+}
+
+// flushEntries flushes p and decodes the packet; nil when Flush wrote nothing.
+func flushEntries(t testing.TB, p *Presence) []entry {
+	t.Helper()
+	prefix := []byte("prefix")
+	out := p.Flush(prefix)
+	if !bytes.Equal(out[:len(prefix)], []byte("prefix")) {
+		t.Fatalf("Flush changed the bytes already in dst")
+	}
+	if len(out) == len(prefix) {
+		return nil
+	}
+	return decodeChanges(t, out[len(prefix):])
+}
+
+// join joins tok, checks the welcome's shape, and returns its entries.
+func join(t testing.TB, p *Presence, tok string) []entry {
+	t.Helper()
+	segs, n := p.Join(tok, nil)
+	return decodeChanges(t, concat(t, segs, n))
+}

@@ -1,0 +1,151 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// Every refused change leaves the state as it was: no flush entry, and a
+// later welcome shows the old properties.
+func TestSetPropertiesRefusedWhole(t *testing.T) {
+	lim := Limits{MaxKeys: 3, MaxKeyBytes: 4, MaxBytes: 40}
+	cases := []struct{ name, data, code string }{
+		{"too many keys", `{"b":1,"c":2,"d":3}`, CodePropertiesLimit},
+		{"too many keys with a delete of an absent key", `{"b":1,"c":2,"d":3,"zz":null}`, CodePropertiesLimit},
+		{"key too long", `{"b":1,"abcde":2}`, CodeBadProperties},
+		{"key too long once unescaped", `{"b":1,"\u00e9\u00e9\u00e9":2}`, CodeBadProperties},
+		{"empty key", `{"b":1,"":2}`, CodeBadProperties},
+		{"empty key deleted", `{"":null}`, CodeBadProperties},
+		// {"a":1} is 7 bytes; with "b" it is 2+5+1+4+len(value).
+		{"too big", `{"b":"` + strings.Repeat("x", 27) + `"}`, CodePropertiesLimit},
+		{"too big by replacing", `{"a":"` + strings.Repeat("x", 33) + `"}`, CodePropertiesLimit},
+		{"array", `[{"b":1}]`, CodeBadProperties},
+		{"string", `"b"`, CodeBadProperties},
+		{"number", `12`, CodeBadProperties},
+		{"null", `null`, CodeBadProperties},
+		{"true", ` true `, CodeBadProperties},
+		{"invalid JSON", `{"b":1`, CodeBadProperties},
+		{"invalid value", `{"b":tru}`, CodeBadProperties},
+		{"leading zero", `{"b":01}`, CodeBadProperties},
+		{"control char in string", "{\"b\":\"\x01\"}", CodeBadProperties},
+		{"trailing garbage", `{"b":1}x`, CodeBadProperties},
+		{"empty", ``, CodeBadProperties},
+		{"invalid UTF-8 key", "{\"\xff\":1}", CodeBadProperties},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := NewPresence(lim)
+			join(t, p, tokA)
+			set(t, p, tokA, `{"a":1}`)
+			p.Flush(nil)
+			err := p.SetProperties(tokA, []byte(c.data))
+			var e *Error
+			if !errors.As(err, &e) || e.Code != c.code || e.Message == "" {
+				t.Fatalf("SetProperties(%s) = %v, want a %s *Error", c.data, err, c.code)
+			}
+			if !strings.HasPrefix(e.Error(), c.code+": ") {
+				t.Fatalf("Error() = %q", e.Error())
+			}
+			wantFlush(t, p)
+			want := []entry{open(tokA), props(tokA, "a", "1"), open(tokB), meta(tokB)}
+			if got := join(t, p, tokB); !reflect.DeepEqual(got, want) {
+				t.Fatalf("welcome after refusal:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// Changes that end within the limits pass, counted after applying and on
+// compact JSON.
+func TestSetPropertiesLimitsAfterApplying(t *testing.T) {
+	p := NewPresence(Limits{MaxKeys: 3, MaxKeyBytes: 4, MaxBytes: 40})
+	join(t, p, tokA)
+	set(t, p, tokA, `{"a":1,"b":2,"c":3}`)
+	// Deleting one key makes room for another in the same change.
+	set(t, p, tokA, `{"a":null,"d":4}`)
+	// Keys of exactly MaxKeyBytes, counted unescaped: "éé" is 4 bytes.
+	set(t, p, tokA, `{"b":null,"\u00e9\u00e9":0}`)
+	set(t, p, tokA, `{"c":null,"dddd":0}`)
+	// Whitespace does not count: {"d":4,"dddd":0,"éé":0} is 2+5+8+7+2=24 bytes
+	// (é is 2 bytes); a 14-byte string value in place of 0 makes it 37... make
+	// it exactly 40 with spaces everywhere.
+	set(t, p, tokA, "{ \"dddd\" :\n \"0123456789abcd\" \t}")
+	want := `{"d":4,"dddd":"0123456789abcd","éé":0}`
+	if len(want) != 40 {
+		t.Fatalf("test arithmetic: %d bytes", len(want))
+	}
+	segs, n := p.Join(tokB, nil)
+	if w := string(concat(t, segs, n)); !strings.Contains(w, `"properties":`+want+`}`) {
+		t.Fatalf("welcome: %s", w)
+	}
+	// One more byte is refused.
+	err := p.SetProperties(tokA, []byte(`{"dddd":"0123456789abcde"}`))
+	if e, ok := err.(*Error); !ok || e.Code != CodePropertiesLimit {
+		t.Fatalf("41 bytes: %v", err)
+	}
+}
+
+func TestSetPropertiesDefaults(t *testing.T) {
+	p := NewPresence(Limits{})
+	if p.lim != (Limits{64, 128, 16384}) {
+		t.Fatalf("defaults: %+v", p.lim)
+	}
+	join(t, p, tokA)
+	var sb strings.Builder
+	sb.WriteString("{")
+	for i := range 64 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `"%s%02d":1`, strings.Repeat("k", 100), i)
+	}
+	sb.WriteString("}")
+	set(t, p, tokA, sb.String())
+	if err := p.SetProperties(tokA, []byte(`{"one more":1}`)); err == nil {
+		t.Fatal("65th key accepted")
+	}
+	if err := p.SetProperties(tokA, []byte(`{"`+strings.Repeat("k", 129)+`":null}`)); err == nil {
+		t.Fatal("129-byte key accepted")
+	}
+	set(t, p, tokA, `{"`+strings.Repeat("k", 100)+`00":null}`)
+	if err := p.SetProperties(tokA, []byte(`{"big":"`+strings.Repeat("x", 16384)+`"}`)); err == nil {
+		t.Fatal("16 KiB value accepted")
+	}
+}
+
+// A refusal for a token that is not connected is not reported: the user is
+// gone, there is no one to tell.
+func TestSetPropertiesUnknownToken(t *testing.T) {
+	p := NewPresence(Limits{})
+	if err := p.SetProperties(tokA, []byte(`[]`)); err != nil {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if err := p.SetProperties(tokA, []byte(`{"a":1}`)); err != nil {
+		t.Fatalf("unknown token: %v", err)
+	}
+	wantFlush(t, p)
+}
+
+// Cached entries and welcome segments have capacity equal to length, so a
+// caller appending to one cannot write into the next.
+func TestSegmentsAreCapped(t *testing.T) {
+	p := NewPresence(Limits{})
+	p.SnapshotEvery = 0
+	join(t, p, tokA)
+	set(t, p, tokA, `{"a":1}`)
+	p.Flush(nil)
+	join(t, p, tokB)
+	set(t, p, tokB, `{"b":1}`)
+	segs, _ := p.Join(tokC, nil)
+	if len(segs) < 4 {
+		t.Fatalf("only %d segments", len(segs))
+	}
+	for i, s := range segs {
+		if cap(s) != len(s) {
+			t.Fatalf("segment %d %q: cap %d > len %d", i, s, cap(s), len(s))
+		}
+	}
+}
