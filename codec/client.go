@@ -58,7 +58,8 @@ func ParseClientResponse(buf []byte, key string) (n int, err error) {
 	}
 	head := buf[:n]
 	status, _, _ := bytes.Cut(head, []byte("\r\n"))
-	if !bytes.HasPrefix(status, []byte("HTTP/1.1 101")) {
+	rest, ok := bytes.CutPrefix(status, []byte("HTTP/1.1 101"))
+	if !ok || (len(rest) > 0 && rest[0] != ' ') {
 		return n, ErrNotSwitching
 	}
 	want := AcceptKey(key)

@@ -49,12 +49,12 @@ func WantsUpgrade(head []byte) bool {
 // are already fully buffered. One per event loop: it is not safe for
 // concurrent use, and it reuses its buffers between calls.
 type Upgrader struct {
-	origins     map[string]struct{}
-	originError error // the rejection of the request being upgraded, if any
-	up          ws.Upgrader
-	in          bytes.Reader
-	out         bytes.Buffer
-	rw          struct {
+	origins map[string]struct{}
+	up      ws.Upgrader
+	in      bytes.Reader
+	out     bytes.Buffer // gobwas/ws writes its 101 here
+	refusal []byte       // our error responses
+	rw      struct {
 		io.Reader
 		io.Writer
 	}
@@ -94,13 +94,59 @@ func (u *Upgrader) onHeader(key, value []byte) error {
 
 // Upgrade answers the request head (as returned by RequestEnd). It returns
 // the response to send: a 101 when err is nil, otherwise an HTTP error
-// (400, 403 or 426) after which the connection must be closed. The response
-// is valid until the next call.
+// (400, 403 or 426, with Connection: close and a one-line reason) after
+// which the connection must be closed. err then reports IsRejection and
+// its StatusCode is the response's. The response is valid until the next
+// call.
 func (u *Upgrader) Upgrade(head []byte) (resp []byte, err error) {
 	u.in.Reset(head)
 	u.out.Reset()
 	_, err = u.up.Upgrade(&u.rw)
-	return u.out.Bytes(), err
+	if err == nil {
+		return u.out.Bytes(), nil
+	}
+	// gobwas/ws's own error responses are not used: it answers a bad method
+	// with 405 and an old HTTP version with 505 where the contract says 400,
+	// writes nothing at all for an unparsable request line, and never says
+	// Connection: close.
+	err = refusalOf(err)
+	status := err.(interface{ StatusCode() int }).StatusCode()
+	if status == http.StatusUpgradeRequired {
+		u.refusal = AppendHTTPError(u.refusal[:0], status, err.Error(), "Sec-WebSocket-Version: 13")
+	} else {
+		u.refusal = AppendHTTPError(u.refusal[:0], status, err.Error())
+	}
+	return u.refusal, err
+}
+
+// Handshake refusals gobwas/ws reports with a status other than the 400 the
+// contract asks for, re-issued as 400s with the same reason.
+var (
+	errBadMethod   = reject400(ws.ErrHandshakeBadMethod)
+	errBadProtocol = reject400(ws.ErrHandshakeBadProtocol)
+)
+
+func reject400(err error) error {
+	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest), ws.RejectionReason(err.Error()))
+}
+
+// refusalOf maps an error of ws.Upgrader.Upgrade to the rejection to send:
+// 403 (origin), 426 (version) or 400 (everything else, including a head
+// it could not read at all).
+func refusalOf(err error) error {
+	switch err {
+	case ErrOriginRefused, ws.ErrHandshakeUpgradeRequired:
+		return err
+	case ws.ErrHandshakeBadMethod:
+		return errBadMethod
+	case ws.ErrHandshakeBadProtocol:
+		return errBadProtocol
+	}
+	var re interface{ StatusCode() int }
+	if errors.As(err, &re) && re.StatusCode() == http.StatusBadRequest {
+		return err
+	}
+	return ws.ErrMalformedRequest
 }
 
 // AppendHTTPError appends a complete HTTP error response with a one-line
