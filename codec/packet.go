@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -236,12 +237,25 @@ func AppendError(dst []byte, code, message string) []byte {
 	return append(dst, "}}"...)
 }
 
-// AppendString appends s as a JSON string.
+// AppendString appends s as a JSON string. Bytes that are not UTF-8 become
+// \ufffd, as with encoding/json: the result goes out in a text frame, and a
+// peer fails the whole connection on one invalid byte.
 func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch {
 		case c == '"' || c == '\\':
 			dst = append(dst, '\\', c)
 		case c < 0x20:
@@ -249,6 +263,7 @@ func AppendString(dst []byte, s string) []byte {
 		default:
 			dst = append(dst, c)
 		}
+		i++
 	}
 	return append(dst, '"')
 }
