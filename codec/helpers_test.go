@@ -64,7 +64,7 @@ type got struct {
 type result struct {
 	Events []got
 	Code   ws.StatusCode // 0: no error
-	Left   int           // bytes never consumed
+	Left   int           // bytes never consumed (0 after an error)
 }
 
 // closeCode extracts the close code of a Next error and fails on anything
@@ -103,7 +103,6 @@ func feed(tb testing.TB, r *Reader, chunks ...[]byte) result {
 					tb.Fatalf("Next returned n=%d with error %v", n, err)
 				}
 				res.Code = closeCode(tb, err)
-				res.Left = len(buf) - off
 				return res
 			}
 			if n == 0 {

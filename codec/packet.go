@@ -60,26 +60,14 @@ func ParsePacket(msg []byte, p *Packet) *PacketError {
 		return errNotObject
 	}
 	var to []byte
-	i = skipSpace(msg, i+1)
-	for i < len(msg) && msg[i] == '"' {
-		keyEnd, escaped := skipString(msg, i)
-		key := msg[i+1 : keyEnd-1]
-		if escaped {
-			key = unescape(msg[i:keyEnd])
-		}
-		i = skipSpace(msg, skipSpace(msg, keyEnd)+1) // past ':'
-		end := skipValue(msg, i)
-		switch string(key) {
+	for f := (fields{msg: msg, i: i + 1}); f.next(); {
+		switch string(f.key) {
 		case "to":
-			to = msg[i:end]
+			to = f.value
 		case "type":
-			p.Type = msg[i:end]
+			p.Type = f.value
 		case "data":
-			p.Data = msg[i:end]
-		}
-		i = skipSpace(msg, end)
-		if msg[i] == ',' {
-			i = skipSpace(msg, i+1)
+			p.Data = f.value
 		}
 	}
 	if to == nil {
@@ -175,7 +163,9 @@ func unescape(quoted []byte) []byte {
 }
 
 // ServerPacket is a server packet {"from":..., "type":..., "data":...} as a
-// client reads it. From and Type are the unquoted contents.
+// client reads it. From and Type are what is between the quotes of their
+// strings, escapes left as sent (nil when not a string); Data is raw JSON,
+// nil when absent.
 type ServerPacket struct{ From, Type, Data []byte }
 
 // ParseServerPacket parses a server packet without allocating.
@@ -185,31 +175,58 @@ func ParseServerPacket(msg []byte, p *ServerPacket) error {
 	if i >= len(msg) || msg[i] != '{' || !validJSON(msg) {
 		return errNotObject
 	}
-	i = skipSpace(msg, i+1)
-	for i < len(msg) && msg[i] == '"' {
-		keyEnd, _ := skipString(msg, i)
-		key := msg[i+1 : keyEnd-1]
-		i = skipSpace(msg, skipSpace(msg, keyEnd)+1)
-		end := skipValue(msg, i)
-		v := msg[i:end]
-		switch string(key) {
+	for f := (fields{msg: msg, i: i + 1}); f.next(); {
+		v := f.value
+		switch string(f.key) {
 		case "from":
-			if v[0] == '"' {
-				p.From = v[1 : len(v)-1]
-			}
+			p.From = unquoted(v)
 		case "type":
-			if v[0] == '"' {
-				p.Type = v[1 : len(v)-1]
-			}
+			p.Type = unquoted(v)
 		case "data":
 			p.Data = v
 		}
-		i = skipSpace(msg, end)
-		if msg[i] == ',' {
-			i = skipSpace(msg, i+1)
-		}
 	}
 	return nil
+}
+
+// unquoted is the raw content of a JSON string value, or nil for any other
+// value.
+func unquoted(v []byte) []byte {
+	if v[0] != '"' {
+		return nil
+	}
+	return v[1 : len(v)-1]
+}
+
+// fields walks the members of a JSON object already known to be valid,
+// from just after its '{'. Duplicate keys are all visited, so a caller
+// that keeps the last value agrees with encoding/json.
+type fields struct {
+	msg        []byte
+	i          int
+	key, value []byte // key unescaped; value raw
+}
+
+func (f *fields) next() bool {
+	msg := f.msg
+	i := skipSpace(msg, f.i)
+	if i >= len(msg) || msg[i] != '"' {
+		return false
+	}
+	keyEnd, escaped := skipString(msg, i)
+	f.key = msg[i+1 : keyEnd-1]
+	if escaped {
+		f.key = unescape(msg[i:keyEnd])
+	}
+	i = skipSpace(msg, skipSpace(msg, keyEnd)+1) // past ':'
+	end := skipValue(msg, i)
+	f.value = msg[i:end]
+	i = skipSpace(msg, end)
+	if msg[i] == ',' {
+		i++
+	}
+	f.i = i
+	return true
 }
 
 // AppendRelay appends {"from":FROM,"type":TYPE,"data":DATA}: typ and data
