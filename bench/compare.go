@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	json "github.com/goccy/go-json"
+)
+
+// Report is one standard run: every scenario's result plus where and when.
+type Report struct {
+	Date         string    `json:"date"`
+	Commit       string    `json:"commit"`
+	GoVersion    string    `json:"go_version"`
+	CPUs         int       `json:"cpus"`
+	Results      []*Result `json:"results"`
+	ComparedWith string    `json:"compared_with,omitempty"`
+	Threshold    float64   `json:"threshold"`
+}
+
+// compareReports marks every figure of cur that moved by more than
+// threshold (0.10 = 10%) against the same figure of the same-named result
+// in prev, and returns how many it marked. Previous values are kept in
+// prevValues for the Markdown table.
+func compareReports(cur, prev *Report, threshold float64) (marked int, prevValues map[string]float64) {
+	prevValues = map[string]float64{}
+	old := map[string]*Result{}
+	for _, r := range prev.Results {
+		old[r.Name] = r
+	}
+	for _, r := range cur.Results {
+		o := old[r.Name]
+		if o == nil {
+			continue
+		}
+		for i := range r.Figures {
+			f := &r.Figures[i]
+			pv, ok := o.Get(f.Name)
+			if !ok {
+				continue
+			}
+			prevValues[r.Name+"/"+f.Name] = pv
+			if m := moveMark(pv, f.Value, threshold); m != "" {
+				f.Mark = m
+				marked++
+			}
+		}
+	}
+	return marked, prevValues
+}
+
+// moveMark describes a move from a to b larger than threshold, or "".
+func moveMark(a, b, threshold float64) string {
+	if a == b {
+		return ""
+	}
+	if a == 0 {
+		return "** new (was 0)"
+	}
+	ch := (b - a) / math.Abs(a)
+	if math.Abs(ch) <= threshold {
+		return ""
+	}
+	return fmt.Sprintf("** %+.1f%%", 100*ch)
+}
+
+// newestEarlier returns the newest report file in dir whose name sorts
+// before name (names start with the date), or "".
+func newestEarlier(dir, name string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	sort.Strings(files)
+	best := ""
+	for _, f := range files {
+		if filepath.Base(f) < name {
+			best = f
+		}
+	}
+	return best
+}
+
+func readReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &r, nil
+}
+
+// writeMarkdown writes the report as one table per scenario; moved
+// figures carry their mark and the previous value.
+func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
+	fmt.Fprintf(w, "# hangoutd bench standard: %s, commit %s\n\n", rep.Date, rep.Commit)
+	fmt.Fprintf(w, "%s, %d CPUs.", rep.GoVersion, rep.CPUs)
+	if rep.ComparedWith != "" {
+		fmt.Fprintf(w, " Compared with `%s`; `**` marks a move of more than %.0f%%.", rep.ComparedWith, 100*rep.Threshold)
+	}
+	fmt.Fprint(w, "\n\n")
+	for _, r := range rep.Results {
+		status := "ok"
+		if !r.OK {
+			status = "SERVER MISBEHAVED"
+		}
+		fmt.Fprintf(w, "## %s (%s): %s\n\n%s\n\n", r.Name, r.Scenario, status, paramString(r.Params))
+		fmt.Fprintln(w, "| figure | value | unit | previous | move |")
+		fmt.Fprintln(w, "| --- | ---: | --- | ---: | --- |")
+		for _, f := range r.Figures {
+			prev := ""
+			if pv, ok := prevValues[r.Name+"/"+f.Name]; ok {
+				prev = formatValue(pv)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Name, formatValue(f.Value), f.Unit, prev, f.Mark)
+		}
+		if len(r.Failures) > 0 {
+			fmt.Fprintln(w)
+			for _, f := range r.Failures {
+				fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(f, "\n", " "))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+)
+
+// Config is one scenario run, from the command line or the standard set.
+type Config struct {
+	Scenario        string
+	URL             string
+	N               int
+	DialConcurrency int
+	Loops           int
+	Duration        time.Duration
+	Warmup          time.Duration
+	Grace           time.Duration
+	Timeout         time.Duration
+	Settle          bool
+	Senders         int
+	Rate            float64
+	Window          int
+	PID             int
+	JSON            string
+	Plot            string
+	SourceIPs       int
+	Progress        bool
+	Name            string // label in reports; the scenario by default
+}
+
+var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn"}
+
+// defaults per scenario for the flags left unset.
+func (c *Config) fill(set map[string]bool) {
+	if c.Name == "" {
+		c.Name = c.Scenario
+	}
+	if !set["rate"] {
+		switch c.Scenario {
+		case "presence":
+			c.Rate = 100
+		case "churn":
+			c.Rate = 100
+		}
+	}
+	if !set["senders"] {
+		switch c.Scenario {
+		case "broadcast":
+			c.Senders = min(10, c.N)
+		default:
+			c.Senders = c.N
+		}
+	}
+	if c.Senders > c.N {
+		c.Senders = c.N
+	}
+	if !set["settle"] && (c.Scenario == "churn" || c.Scenario == "unicast") {
+		c.Settle = true
+	}
+}
+
+func (c *Config) params() map[string]any {
+	p := map[string]any{"n": c.N, "dial_concurrency": c.DialConcurrency, "loops": c.Loops}
+	switch c.Scenario {
+	case "connect":
+		p["settle"] = c.Settle
+	case "broadcast", "unicast":
+		p["senders"] = c.Senders
+		p["rate"] = c.Rate
+		if c.Rate == 0 {
+			p["window"] = c.Window
+		}
+		p["duration_s"] = c.Duration.Seconds()
+	case "presence", "churn":
+		p["rate"] = c.Rate
+		p["duration_s"] = c.Duration.Seconds()
+	case "idle":
+		p["duration_s"] = c.Duration.Seconds()
+	}
+	return p
+}
+
+func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hangoutd bench "+c.Scenario, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:13372/", "server to drive: ws://HOST:PORT/PATH")
+	fs.IntVar(&c.N, "n", 1000, "clients")
+	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 256, "connections dialed but not yet welcomed, at most")
+	fs.IntVar(&c.Loops, "loops", runtime.NumCPU(), "client event loops")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window (idle: how long to hold)")
+	fs.DurationVar(&c.Warmup, "warmup", time.Second, "traffic before the measured window")
+	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight")
+	fs.DurationVar(&c.Timeout, "timeout", 3*time.Minute, "bound on connecting and settling")
+	fs.BoolVar(&c.Settle, "settle", false, "also wait until every client has seen every other (default on for unicast, churn)")
+	fs.IntVar(&c.Senders, "senders", 0, "clients that send (default: broadcast 10, others all)")
+	fs.Float64Var(&c.Rate, "rate", 0, "aggregate packets/s; 0 = closed loop (presence: updates/s, default 100; churn: leaves and joins/s, default 100)")
+	fs.IntVar(&c.Window, "window", 1, "closed loop: packets in flight per sender")
+	fs.IntVar(&c.PID, "pid", 0, "server process id: report its CPU and RSS from /proc")
+	fs.StringVar(&c.JSON, "json", "", "write every figure to this JSON file")
+	fs.StringVar(&c.Plot, "plot", "", "draw deliveries/s and latency over time to this PNG")
+	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
+	fs.StringVar(&c.Name, "name", "", "label for the report")
+	return fs
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.N <= 0:
+		return fmt.Errorf("-n must be positive")
+	case c.DialConcurrency <= 0:
+		return fmt.Errorf("-dial-concurrency must be positive")
+	case c.Loops <= 0:
+		return fmt.Errorf("-loops must be positive")
+	case c.Window <= 0:
+		return fmt.Errorf("-window must be positive")
+	case c.Rate < 0:
+		return fmt.Errorf("-rate must not be negative")
+	case c.Scenario == "churn" && c.Rate <= 0:
+		return fmt.Errorf("churn needs -rate > 0")
+	case c.Scenario == "presence" && c.Rate <= 0:
+		return fmt.Errorf("presence needs -rate > 0")
+	case c.Duration <= 0 || c.Timeout <= 0:
+		return fmt.Errorf("-duration and -timeout must be positive")
+	case c.Scenario == "unicast" && c.N < 2:
+		return fmt.Errorf("unicast needs -n >= 2")
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+const usage = `usage: hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]
+       hangoutd bench standard -server-bin PATH [-out bench/results]
+
+scenarios:
+  connect    open -n connections (-settle: until every client has seen every open)
+  broadcast  -senders clients send "*" packets at -rate per second, or closed loop (-rate 0, -window in flight)
+  unicast    every client sends to random other clients, at -rate or closed loop
+  presence   clients update a property at -rate per second; time until every client has seen it
+  idle       -n clients hold for -duration answering pings
+  churn      -n clients while -rate per second leave and join for -duration; views and server memory checked
+
+exit status: 0 ran and the server behaved, 2 the server misbehaved (reasons on stderr), 1 usage or bench error
+run 'hangoutd bench SCENARIO -h' for the flags
+`
+
+// Main runs `hangoutd bench ARGS...` and returns the exit code.
+func Main(args []string) int {
+	return run(args, os.Stdout, os.Stderr)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 1
+		}
+		return 0
+	}
+	if args[0] == "standard" {
+		return runStandard(args[1:], stdout, stderr)
+	}
+	cfg := &Config{Scenario: args[0], Progress: true}
+	if !slices.Contains(scenarios, cfg.Scenario) {
+		fmt.Fprintf(stderr, "hangoutd bench: unknown scenario %q (one of %s, or standard)\n", cfg.Scenario, strings.Join(scenarios, ", "))
+		return 1
+	}
+	fs := newFlagSet(cfg, stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hangoutd bench: unexpected arguments %q\n", fs.Args())
+		return 1
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg.fill(set)
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
+		return 1
+	}
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
+		return 1
+	}
+	res.WriteTable(stdout)
+	if code == 2 {
+		fmt.Fprintf(stderr, "hangoutd bench: the server misbehaved:\n")
+		for _, f := range res.Failures {
+			fmt.Fprintf(stderr, "  %s\n", f)
+		}
+	}
+	if cfg.JSON != "" {
+		if err := writeJSON(cfg.JSON, res); err != nil {
+			fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
+			return 1
+		}
+	}
+	if cfg.Plot != "" {
+		if err := writePlot(cfg.Plot, res); err != nil {
+			fmt.Fprintf(stderr, "hangoutd bench: plot: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// RunScenario runs one scenario and returns its result and exit code
+// (0 ok, 1 bench error, 2 server misbehaved). err is for setup failures.
+func RunScenario(cfg *Config) (*Result, int, error) {
+	extra := 0
+	if cfg.Scenario == "churn" {
+		extra = int(cfg.Rate*cfg.Duration.Seconds()) + 16
+	}
+	r, err := newRunner(cfg, cfg.N+extra)
+	if err != nil {
+		return nil, 1, err
+	}
+	stop := r.sampler()
+	switch cfg.Scenario {
+	case "connect":
+		r.runConnect()
+	case "idle":
+		r.runIdle()
+	case "broadcast":
+		r.runTraffic(trafficBroadcast)
+	case "unicast":
+		r.runTraffic(trafficUnicast)
+	case "presence":
+		r.runTraffic(trafficPresence)
+	case "churn":
+		r.runChurn()
+	}
+	stop()
+	r.close()
+	res := r.finish()
+	return res, r.exitCode(), nil
+}

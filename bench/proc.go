@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process figures from /proc: the server's (by -pid) and the bench's own,
+// so a reader sees when the load generator rather than the server is the
+// bottleneck.
+
+const clockTicks = 100 // USER_HZ; fixed at 100 on Linux for /proc/PID/stat
+
+// procStat is a process's CPU seconds (user+system) and resident memory.
+type procStat struct {
+	CPU float64 // seconds
+	RSS int64   // bytes
+	FDs int     // open descriptors (-1 when unreadable)
+}
+
+// readProc reads /proc/PID/stat and counts /proc/PID/fd.
+func readProc(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'. Field 3 is state; utime and stime are 14 and 15; rss 24.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, errors.New("bad /proc stat")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 22 {
+		return procStat{}, errors.New("short /proc stat")
+	}
+	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
+	st, _ := strconv.ParseInt(string(f[12]), 10, 64)
+	rss, _ := strconv.ParseInt(string(f[21]), 10, 64)
+	s := procStat{CPU: float64(ut+st) / clockTicks, RSS: rss * int64(os.Getpagesize()), FDs: -1}
+	if ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); err == nil {
+		s.FDs = len(ents)
+	}
+	return s, nil
+}
+
+// selfCPU is the bench's own CPU seconds, from getrusage (microsecond resolution).
+func selfCPU() float64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// procMark is both processes at one moment.
+type procMark struct {
+	At     time.Time
+	Server procStat
+	OK     bool // server readable
+	Self   float64
+	SelfRS int64
+}
+
+func (r *runner) mark() procMark {
+	m := procMark{At: time.Now(), Self: selfCPU()}
+	if r.cfg.PID > 0 {
+		if s, err := readProc(r.cfg.PID); err == nil {
+			m.Server, m.OK = s, true
+		}
+	}
+	if s, err := readProc(os.Getpid()); err == nil {
+		m.SelfRS = s.RSS
+	}
+	return m
+}
+
+// addCPU adds the CPU spent between a and b, per million units when units > 0.
+func (res *Result) addCPU(prefix string, a, b procMark, units float64, unitName string) {
+	secs := b.At.Sub(a.At).Seconds()
+	self := b.Self - a.Self
+	res.add(prefix+"bench_cpu_s", self, "s")
+	if secs > 0 {
+		res.add(prefix+"bench_cpu_util", self/secs, "cores")
+	}
+	if units > 0 {
+		res.add(prefix+"bench_cpu_s_per_M_"+unitName, self/units*1e6, "s")
+	}
+	if a.OK && b.OK {
+		srv := b.Server.CPU - a.Server.CPU
+		res.add(prefix+"server_cpu_s", srv, "s")
+		if secs > 0 {
+			res.add(prefix+"server_cpu_util", srv/secs, "cores")
+		}
+		if units > 0 {
+			res.add(prefix+"server_cpu_s_per_M_"+unitName, srv/units*1e6, "s")
+		}
+	}
+}
+
+// isTerminal reports whether fd is a terminal (for live progress).
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,342 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"hangoutd/bench/wsclient"
+)
+
+// client states
+const (
+	cIdle uint8 = iota
+	cDialing
+	cUp
+	cLeaving
+	cGone
+)
+
+// client is one bench connection. Set by the driver before its dial, then
+// owned by its loop.
+type client struct {
+	idx     int32
+	state   uint8
+	semHeld bool
+	conn    *wsclient.Conn
+
+	tokID       int32 // own token id, -1 until the welcome
+	welcomeAt   int64 // ns since base
+	view        bitset
+	viewN       int32
+	converged   bool
+	convergedAt int64
+	pings       int32
+
+	seq      uint32 // last sequence number sent
+	inflight int32
+}
+
+// runner holds one scenario run.
+type runner struct {
+	cfg    *Config
+	res    *Result
+	target wsclient.Target
+	eng    *wsclient.Engine
+	base   time.Time
+
+	clients []client
+	nextIdx int // driver only: next unused client index
+	loops   []*loopState
+	tokens  *tokenTable
+	tokOf   []atomic.Int32 // client -> own token id, -1 until its welcome
+	sem     chan struct{}
+
+	up          atomic.Int64 // welcomed and not gone
+	welcomes    atomic.Int64
+	dialed      atomic.Int64
+	converged   atomic.Int64
+	convergeAt  atomic.Int64 // view size that counts as converged; 0 = not tracking
+	shutting    atomic.Bool
+	misbehaving atomic.Bool
+
+	// traffic, set by the driver before it starts traffic (the Execute that
+	// starts it orders these writes before every loop's reads)
+	traffic    trafficKind
+	closedLoop bool
+	receivers  int64
+	winStart   int64
+	winEnd     int64
+	stopAt     int64
+	ledger     []ledgerEntry
+	ledgerNext atomic.Int64
+
+	histMu sync.Mutex
+	ihist  *hdr.Histogram // interval latencies merged by snapshot
+
+	failMu    sync.Mutex
+	failures  []string
+	failCount int
+	localErr  error
+	warnings  []string
+
+	upMu   sync.Mutex
+	upList []int32
+	upPos  []int32
+
+	seriesMu sync.Mutex
+	series   []Point
+	prev     counters
+	prevMark procMark
+	t0       time.Time
+}
+
+type trafficKind uint8
+
+const (
+	trafficNone trafficKind = iota
+	trafficBroadcast
+	trafficUnicast
+	trafficPresence
+)
+
+func newRunner(cfg *Config, maxClients int) (*runner, error) {
+	t, err := wsclient.ParseTarget(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i <= cfg.SourceIPs; i++ {
+		t.Sources = append(t.Sources, [4]byte{127, 0, 0, byte(i)})
+	}
+	r := &runner{
+		cfg:     cfg,
+		target:  t,
+		base:    time.Now(),
+		clients: make([]client, maxClients),
+		tokens:  newTokenTable(maxClients*2 + 4096),
+		tokOf:   make([]atomic.Int32, maxClients),
+		sem:     make(chan struct{}, cfg.DialConcurrency),
+		ihist:   newHist(),
+		upPos:   make([]int32, maxClients),
+		res: &Result{
+			Name: cfg.Name, Scenario: cfg.Scenario, URL: cfg.URL,
+			Params: cfg.params(), Started: time.Now().UTC(),
+		},
+	}
+	for i := range r.clients {
+		r.clients[i] = client{idx: int32(i), tokID: -1}
+		r.tokOf[i].Store(-1)
+		r.upPos[i] = -1
+	}
+	eng, err := wsclient.New(wsclient.Config{Loops: cfg.Loops, Handler: r})
+	if err != nil {
+		return nil, err
+	}
+	r.eng = eng
+	for _, l := range eng.Loops() {
+		r.loops = append(r.loops, newLoopState(r, l))
+	}
+	return r, nil
+}
+
+func (r *runner) close() {
+	r.shutting.Store(true)
+	r.eng.Close()
+}
+
+// now is nanoseconds since the run began, on the monotonic clock; packets
+// carry it as their send time.
+func (r *runner) now() int64 { return int64(time.Since(r.base)) }
+
+// fail records server misbehaviour. The first 20 reasons are kept.
+func (r *runner) fail(format string, args ...any) {
+	r.misbehaving.Store(true)
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	r.failCount++
+	if len(r.failures) < 20 {
+		r.failures = append(r.failures, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *runner) warn(format string, args ...any) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	r.warnings = append(r.warnings, fmt.Sprintf(format, args...))
+}
+
+// localFail records a failure of the bench itself (not the server).
+func (r *runner) localFail(err error) {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	if r.localErr == nil {
+		r.localErr = err
+	}
+}
+
+func (r *runner) broken() bool {
+	if r.misbehaving.Load() {
+		return true
+	}
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	return r.localErr != nil
+}
+
+// onLoops runs fn on every loop and waits for all of them (bounded).
+func (r *runner) onLoops(fn func(ls *loopState)) error {
+	done := make(chan struct{}, len(r.loops))
+	for _, ls := range r.loops {
+		ls := ls
+		ls.l.Execute(func() { fn(ls); done <- struct{}{} })
+	}
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for range r.loops {
+		select {
+		case <-done:
+		case <-deadline.C:
+			return errors.New("bench loop did not answer in 30 s")
+		}
+	}
+	return nil
+}
+
+// dial starts `count` new clients, at most DialConcurrency unwelcomed at
+// once. It returns when all are dialed (not yet up), or false when the
+// deadline passed or the run broke.
+func (r *runner) dial(count int, deadline time.Time) bool {
+	for i := 0; i < count; i++ {
+		if r.nextIdx >= len(r.clients) {
+			r.localFail(errors.New("client table full"))
+			return false
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		t := time.NewTimer(wait)
+		select {
+		case r.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			r.fail("dialing: %d connections still without a welcome after %s", len(r.sem), r.cfg.Timeout)
+			return false
+		}
+		if r.broken() {
+			return false
+		}
+		cl := &r.clients[r.nextIdx]
+		cl.state = cDialing
+		cl.semHeld = true
+		r.nextIdx++
+		r.dialed.Add(1)
+		r.eng.Dial(&r.target, int(cl.idx))
+	}
+	return true
+}
+
+// waitFor polls cond every 10 ms until it holds, the run breaks, or the
+// deadline passes.
+func (r *runner) waitFor(deadline time.Time, cond func() bool) bool {
+	for {
+		if cond() {
+			return true
+		}
+		if r.broken() || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// establish dials n clients and waits for every welcome, and with settle
+// until every client's view holds n tokens.
+func (r *runner) establish(n int, settle bool) (ok bool, dialStart int64) {
+	deadline := time.Now().Add(r.cfg.Timeout)
+	if settle {
+		r.convergeAt.Store(int64(n))
+	}
+	dialStart = r.now()
+	target := r.up.Load() + int64(n)
+	if !r.dial(n, deadline) {
+		return false, dialStart
+	}
+	if !r.waitFor(deadline, func() bool { return r.up.Load() >= target }) {
+		if !r.broken() {
+			r.fail("%d of %d clients got no welcome within %s", target-r.up.Load(), n, r.cfg.Timeout)
+		}
+		return false, dialStart
+	}
+	if settle && !r.waitFor(deadline, func() bool { return r.converged.Load() >= int64(n) }) {
+		if !r.broken() {
+			r.fail("presence did not converge within %s: %d of %d clients have seen all %d", r.cfg.Timeout, r.converged.Load(), n, n)
+		}
+		return false, dialStart
+	}
+	return true, dialStart
+}
+
+// upAdd and upRemove keep the set of clients that are up, for churn.
+func (r *runner) upAdd(idx int32) {
+	r.upMu.Lock()
+	r.upPos[idx] = int32(len(r.upList))
+	r.upList = append(r.upList, idx)
+	r.upMu.Unlock()
+}
+
+func (r *runner) upRemove(idx int32) bool {
+	r.upMu.Lock()
+	defer r.upMu.Unlock()
+	p := r.upPos[idx]
+	if p < 0 {
+		return false
+	}
+	last := r.upList[len(r.upList)-1]
+	r.upList[p] = last
+	r.upPos[last] = p
+	r.upList = r.upList[:len(r.upList)-1]
+	r.upPos[idx] = -1
+	return true
+}
+
+// finish fills in the result's failures and writes the outputs.
+func (r *runner) finish() *Result {
+	r.failMu.Lock()
+	res := r.res
+	res.Failures = append(res.Failures, r.failures...)
+	res.FailureCount += r.failCount
+	if r.localErr != nil {
+		res.Failures = append(res.Failures, "bench error: "+r.localErr.Error())
+		res.FailureCount++
+	}
+	for _, w := range r.warnings {
+		res.Failures = append(res.Failures, "warning: "+w)
+	}
+	r.failMu.Unlock()
+	res.OK = res.FailureCount == 0
+	r.seriesMu.Lock()
+	res.Series = r.series
+	r.seriesMu.Unlock()
+	return res
+}
+
+// exitCode: 0 ok, 2 server misbehaved, 1 the bench itself failed.
+func (r *runner) exitCode() int {
+	r.failMu.Lock()
+	defer r.failMu.Unlock()
+	switch {
+	case r.failCount > 0:
+		return 2
+	case r.localErr != nil:
+		return 1
+	}
+	return 0
+}
+
+func stderrf(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }

@@ -1,0 +1,403 @@
+package bench
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+const mib = 1 << 20
+
+// sleepUntil waits until t or until the run breaks.
+func (r *runner) sleepUntil(t time.Time) bool {
+	for {
+		d := time.Until(t)
+		if d <= 0 {
+			return true
+		}
+		if r.broken() {
+			return false
+		}
+		time.Sleep(min(d, 50*time.Millisecond))
+	}
+}
+
+// mergeHists collects a histogram from every loop.
+func (r *runner) mergeHists(pick func(ls *loopState) *hdr.Histogram) *hdr.Histogram {
+	h := newHist()
+	var mu sync.Mutex
+	r.onLoops(func(ls *loopState) {
+		mu.Lock()
+		h.Merge(pick(ls))
+		mu.Unlock()
+	})
+	return h
+}
+
+// addMemory reports the server's RSS and, against a baseline taken with no
+// bench clients, its RSS per connection.
+func (r *runner) addMemory(base, now procMark, conns int) {
+	res := r.res
+	if now.OK {
+		res.add("server_rss_mb", float64(now.Server.RSS)/mib, "MiB")
+		if base.OK && conns > 0 {
+			res.add("server_rss_per_conn_kb", float64(now.Server.RSS-base.Server.RSS)/float64(conns)/1024, "KiB")
+		}
+	}
+	res.add("bench_rss_mb", float64(now.SelfRS)/mib, "MiB")
+}
+
+func (r *runner) runConnect() {
+	n := r.cfg.N
+	res := r.res
+	m0 := r.mark()
+	ok, start := r.establish(n, r.cfg.Settle)
+	m1 := r.mark()
+	res.add("clients", float64(r.welcomes.Load()), "")
+	if !ok {
+		return
+	}
+	var lastAt, lastConv int64
+	var lastSize, maxSize int
+	var mu sync.Mutex
+	r.onLoops(func(ls *loopState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ls.lastWelcomeAt > lastAt {
+			lastAt, lastSize = ls.lastWelcomeAt, ls.lastWelcomeSize
+		}
+		maxSize = max(maxSize, ls.maxWelcomeSize)
+		lastConv = max(lastConv, ls.lastConverged)
+	})
+	upSecs := float64(lastAt-start) / 1e9
+	res.add("time_to_all_up_s", upSecs, "s")
+	res.add("connections_per_s", float64(n)/upSecs, "1/s")
+	res.addLatency("dial_to_welcome", r.mergeHists(func(ls *loopState) *hdr.Histogram { return ls.welcome }))
+	res.add("last_welcome_bytes", float64(lastSize), "B")
+	res.add("max_welcome_bytes", float64(maxSize), "B")
+	if r.cfg.Settle {
+		res.add("time_to_converge_s", float64(lastConv-start)/1e9, "s")
+	}
+	res.addCPU("", m0, m1, float64(n), "connections")
+	r.addMemory(m0, m1, n)
+}
+
+func (r *runner) runIdle() {
+	n := r.cfg.N
+	res := r.res
+	m0 := r.mark()
+	ok, _ := r.establish(n, false)
+	res.add("clients", float64(r.welcomes.Load()), "")
+	if !ok {
+		return
+	}
+	r.onLoops(func(ls *loopState) {
+		for _, idx := range ls.mine {
+			r.clients[idx].pings = 0
+		}
+	})
+	mA := r.mark()
+	if !r.sleepUntil(mA.At.Add(r.cfg.Duration)) {
+		return
+	}
+	mB := r.mark()
+	var total, minP, maxP, zero int64 = 0, 1 << 62, 0, 0
+	var mu sync.Mutex
+	r.onLoops(func(ls *loopState) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, idx := range ls.mine {
+			cl := &r.clients[idx]
+			if cl.state != cUp {
+				continue
+			}
+			p := int64(cl.pings)
+			total += p
+			minP, maxP = min(minP, p), max(maxP, p)
+			if p == 0 {
+				zero++
+			}
+		}
+	})
+	secs := mB.At.Sub(mA.At).Seconds()
+	res.add("held_s", secs, "s")
+	res.add("pings", float64(total), "")
+	res.add("pings_per_s", float64(total)/secs, "1/s")
+	res.add("pings_per_client_min", float64(minP), "")
+	res.add("pings_per_client_mean", float64(total)/float64(n), "")
+	res.add("pings_per_client_max", float64(maxP), "")
+	res.add("clients_without_ping", float64(zero), "")
+	if zero > 0 && maxP >= 2 {
+		r.fail("%d of %d clients got no ping in %.0f s while others got up to %d", zero, n, secs, maxP)
+	}
+	res.addCPU("", mA, mB, float64(total), "pings")
+	r.addMemory(m0, mB, n)
+}
+
+// runTraffic runs broadcast, unicast and presence: start senders, measure
+// a window, wait out a grace period, count.
+func (r *runner) runTraffic(kind trafficKind) {
+	n := r.cfg.N
+	res := r.res
+	m0 := r.mark()
+	ok, _ := r.establish(n, r.cfg.Settle || kind == trafficPresence)
+	res.add("clients", float64(r.welcomes.Load()), "")
+	if !ok {
+		return
+	}
+	mUp := r.mark()
+	senders := r.cfg.Senders
+	if kind == trafficPresence {
+		senders = n
+		if per := float64(n) / r.cfg.Rate; per < 0.5 {
+			r.warn("each client updates every %.2f s: updates closer than a flush interval merge and count as lost", per)
+		}
+	}
+	r.traffic = kind
+	r.closedLoop = r.cfg.Rate == 0 && kind != trafficPresence
+	r.receivers = 1
+	if kind != trafficUnicast {
+		r.receivers = int64(n)
+	}
+	start := r.now()
+	r.winStart = start + int64(r.cfg.Warmup)
+	r.winEnd = r.winStart + int64(r.cfg.Duration)
+	r.stopAt = r.winEnd
+	if kind == trafficPresence {
+		r.ledger = make([]ledgerEntry, int((r.cfg.Warmup+r.cfg.Duration+time.Second).Seconds()*r.cfg.Rate)+64)
+	}
+	r.onLoops(func(ls *loopState) {
+		for _, idx := range ls.mine {
+			if int(idx) < senders && r.clients[idx].state == cUp {
+				ls.senders = append(ls.senders, idx)
+			}
+		}
+		ls.startSending(senders)
+	})
+	base := r.base
+	if !r.sleepUntil(base.Add(time.Duration(r.winStart))) {
+		return
+	}
+	mA := r.mark()
+	if !r.sleepUntil(base.Add(time.Duration(r.winEnd))) {
+		return
+	}
+	mB := r.mark()
+	var c counters
+	grace := time.Now().Add(r.cfg.Grace)
+	r.waitFor(grace, func() bool {
+		var err error
+		if c, err = r.counters(); err != nil {
+			return false
+		}
+		return c.Received >= c.Sent*r.receivers
+	})
+	c, _ = r.counters()
+	expected := c.Sent * r.receivers
+	lost := max(0, expected-c.Received)
+	secs := float64(r.winEnd-r.winStart) / 1e9
+	if kind == trafficPresence {
+		res.add("updates_sent", float64(c.Sent), "")
+	} else {
+		res.add("senders", float64(senders), "")
+		res.add("sent", float64(c.Sent), "")
+	}
+	res.add("expected", float64(expected), "")
+	res.add("received", float64(c.Received), "")
+	res.add("lost", float64(lost), "")
+	res.add("duplicates", float64(c.Dups), "")
+	res.add("out_of_order", float64(c.OOO), "")
+	res.add("deliveries_per_s", float64(c.Received)/secs, "1/s")
+	res.addLatency("latency", r.mergeHists(func(ls *loopState) *hdr.Histogram { return ls.lat }))
+	if kind == trafficPresence {
+		all := newHist()
+		incomplete := 0
+		for i := range r.ledger {
+			e := &r.ledger[i]
+			s := e.sentAt.Load()
+			if s == 0 || s < r.winStart || s >= r.winEnd {
+				continue
+			}
+			if a := e.allAt.Load(); a > 0 {
+				recordUS(all, a-s)
+			} else {
+				incomplete++
+			}
+		}
+		res.addLatency("all_seen", all)
+		res.add("updates_not_seen_by_all", float64(incomplete), "")
+	}
+	res.addCPU("", mA, mB, float64(c.Received), "deliveries")
+	r.addMemory(m0, mUp, n)
+	if lost > 0 {
+		r.fail("%d of %d expected deliveries never arrived (%.3f%%)", lost, expected, 100*float64(lost)/float64(max(1, expected)))
+	}
+	if c.Dups > 0 {
+		r.fail("%d duplicate deliveries", c.Dups)
+	}
+	if c.OOO > 0 {
+		r.fail("%d deliveries out of order", c.OOO)
+	}
+}
+
+// runChurn keeps N clients while Rate per second leave and join, then
+// checks every client's view against the true set and the server's
+// descriptors and memory against the baseline.
+func (r *runner) runChurn() {
+	n := r.cfg.N
+	res := r.res
+	m0 := r.mark()
+	ok, _ := r.establish(n, true)
+	res.add("clients", float64(n), "")
+	if !ok {
+		return
+	}
+	r.convergeAt.Store(0)
+	base := r.mark()
+	r.onLoops(func(ls *loopState) { ls.welcome.Reset() })
+	start := time.Now()
+	end := start.Add(r.cfg.Duration)
+	var done int64
+	tk := time.NewTicker(10 * time.Millisecond)
+	for now := range tk.C {
+		if r.broken() || !now.Before(end) {
+			break
+		}
+		owed := int64(r.cfg.Rate*now.Sub(start).Seconds()) - done
+		for ; owed > 0; owed-- {
+			done++
+			r.leaveOne()
+			if !r.dial(1, now.Add(r.cfg.Timeout)) {
+				break
+			}
+		}
+	}
+	tk.Stop()
+	mEnd := r.mark()
+	res.add("leaves", float64(done), "")
+	res.add("joins", float64(done), "")
+	res.add("churn_per_s", float64(done)/mEnd.At.Sub(start).Seconds(), "1/s")
+	if r.broken() {
+		return
+	}
+	// Every join welcomed, every leave gone.
+	deadline := time.Now().Add(r.cfg.Timeout)
+	if !r.waitFor(deadline, func() bool {
+		r.upMu.Lock()
+		defer r.upMu.Unlock()
+		return len(r.sem) == 0 && r.up.Load() == int64(len(r.upList))
+	}) {
+		r.fail("after churn: %d joins without a welcome or leaves without a close", len(r.sem))
+		return
+	}
+	res.addLatency("join_dial_to_welcome", r.mergeHists(func(ls *loopState) *hdr.Histogram { return ls.welcome }))
+	res.addCPU("churn_", base, mEnd, float64(2*done), "joins_leaves")
+	// Views against the truth, until they agree or 10 s pass.
+	bad, checked := r.checkViews(time.Now().Add(10 * time.Second))
+	res.add("views_checked", float64(checked), "")
+	res.add("views_mismatched", float64(len(bad)), "")
+	for i, b := range bad {
+		if i == 20 {
+			r.fail("... and %d more clients with a wrong view", len(bad)-20)
+			break
+		}
+		r.fail("%s", b)
+	}
+	if !base.OK {
+		return
+	}
+	// The server's descriptors and memory back where they were with N.
+	var after procMark
+	r.waitFor(time.Now().Add(10*time.Second), func() bool {
+		after = r.mark()
+		return after.OK && after.Server.FDs <= base.Server.FDs
+	})
+	res.add("server_fds_before", float64(base.Server.FDs), "")
+	res.add("server_fds_after", float64(after.Server.FDs), "")
+	res.add("server_rss_before_mb", float64(base.Server.RSS)/mib, "MiB")
+	res.add("server_rss_after_mb", float64(after.Server.RSS)/mib, "MiB")
+	growth := float64(after.Server.RSS-base.Server.RSS) / float64(base.Server.RSS)
+	res.add("server_rss_growth_pct", 100*growth, "%")
+	if after.Server.FDs > base.Server.FDs {
+		r.fail("server holds %d descriptors after churn, %d before: connections leak", after.Server.FDs, base.Server.FDs)
+	}
+	if growth > 0.25 {
+		r.fail("server RSS grew %.0f%% over churn (%.0f -> %.0f MiB)", 100*growth, float64(base.Server.RSS)/mib, float64(after.Server.RSS)/mib)
+	} else if growth > 0.10 {
+		r.warn("server RSS grew %.0f%% over churn", 100*growth)
+	}
+	r.addMemory(m0, base, n)
+}
+
+// leaveOne closes a random client that is up.
+func (r *runner) leaveOne() {
+	r.upMu.Lock()
+	if len(r.upList) == 0 {
+		r.upMu.Unlock()
+		return
+	}
+	idx := r.upList[int(uint64(time.Now().UnixNano())*0x9E3779B97F4A7C15>>33)%len(r.upList)]
+	r.upMu.Unlock()
+	if !r.upRemove(idx) {
+		return
+	}
+	cl := &r.clients[idx]
+	r.eng.LoopOf(int(idx)).Execute(func() {
+		if cl.state == cUp {
+			cl.state = cLeaving
+			cl.conn.Close()
+		}
+	})
+}
+
+// checkViews compares every up client's view with the set of up clients'
+// tokens, retrying until all agree or the deadline passes.
+func (r *runner) checkViews(deadline time.Time) (bad []string, checked int) {
+	for {
+		r.upMu.Lock()
+		var truth bitset
+		for _, idx := range r.upList {
+			truth.set(r.tokOf[idx].Load())
+		}
+		r.upMu.Unlock()
+		bad, checked = bad[:0], 0
+		var mu sync.Mutex
+		r.onLoops(func(ls *loopState) {
+			for _, idx := range ls.mine {
+				cl := &r.clients[idx]
+				if cl.state != cUp {
+					continue
+				}
+				extra, missing, exE, exM := cl.view.diff(truth)
+				mu.Lock()
+				checked++
+				if extra+missing > 0 {
+					bad = append(bad, fmt.Sprintf("client %d: view has %d tokens that left or never were (e.g. %s) and lacks %d that are here (e.g. %s)",
+						idx, extra, r.describe(exE), missing, r.describe(exM)))
+				}
+				mu.Unlock()
+			}
+		})
+		if len(bad) == 0 || time.Now().After(deadline) {
+			return bad, checked
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r *runner) describe(ids []int32) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ","
+		}
+		t := r.tokens.tokenOf(id)
+		if len(t) > 8 {
+			t = t[:8]
+		}
+		s += t
+	}
+	return s
+}

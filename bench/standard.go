@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// step is one scenario of the standard set, with the server flags it needs.
+type step struct {
+	name       string
+	cfg        Config
+	serverArgs []string
+}
+
+// standardSet is the issue's list. n scales the client counts (tests and
+// quick runs use a small scale); d is the measured window.
+func standardSet(scale float64, d time.Duration) []step {
+	n := func(x int) int { return max(2, int(float64(x)*scale)) }
+	return []step{
+		{name: "connect-19000-settle", cfg: Config{Scenario: "connect", N: n(19000), Settle: true}},
+		{name: "idle-19000-ping1s", cfg: Config{Scenario: "idle", N: n(19000), Duration: d}, serverArgs: []string{"-ping-interval", "1s"}},
+		{name: "broadcast-10000-closed", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Window: 1, Duration: d}},
+		{name: "broadcast-10000-20pps", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Rate: 20, Duration: d}},
+		{name: "unicast-10000-closed", cfg: Config{Scenario: "unicast", N: n(10000), Senders: n(10000), Window: 1, Duration: d, Settle: true}},
+		{name: "presence-5000", cfg: Config{Scenario: "presence", N: n(5000), Rate: 100, Duration: d, Settle: true}},
+		{name: "churn-10000-200ps", cfg: Config{Scenario: "churn", N: n(10000), Rate: 200, Duration: 3 * d, Settle: true}},
+	}
+}
+
+func runStandard(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hangoutd bench standard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bin := fs.String("server-bin", "", "hangoutd binary to start a fresh server from (required)")
+	out := fs.String("out", "bench/results", "directory for <date>-<commit>.json and .md")
+	commit := fs.String("commit", "", "commit to name the result after (default: git rev-parse --short HEAD)")
+	scale := fs.Float64("scale", 1, "multiply every client count (for quick runs)")
+	dur := fs.Duration("duration", 10*time.Second, "measured window of each traffic scenario (churn runs 3x)")
+	only := fs.String("only", "", "comma-separated step names to run (default all)")
+	loops := fs.Int("loops", runtime.NumCPU(), "client event loops")
+	threshold := fs.Float64("threshold", 0.10, "mark figures that moved more than this fraction")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	if *bin == "" {
+		fmt.Fprintln(stderr, "hangoutd bench standard: -server-bin is required")
+		return 1
+	}
+	if *commit == "" {
+		*commit = gitCommit()
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "hangoutd bench standard:", err)
+		return 1
+	}
+	now := time.Now().UTC()
+	rep := &Report{Date: now.Format(time.RFC3339), Commit: *commit, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Threshold: *threshold}
+	code := 0
+	for _, s := range standardSet(*scale, *dur) {
+		if *only != "" && !containsWord(*only, s.name) {
+			continue
+		}
+		cfg := s.cfg
+		cfg.Name = s.name
+		cfg.Loops = *loops
+		cfg.DialConcurrency = 256
+		cfg.Warmup = time.Second
+		cfg.Grace = 5 * time.Second
+		cfg.Timeout = 3 * time.Minute
+		if cfg.Window == 0 {
+			cfg.Window = 1
+		}
+		if cfg.Senders == 0 {
+			cfg.Senders = cfg.N
+		}
+		fmt.Fprintf(stderr, "bench standard: %s\n", s.name)
+		res, c, err := runWithServer(*bin, s.serverArgs, &cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench standard: %s: %v\n", s.name, err)
+			code = max(code, 1)
+			continue
+		}
+		res.WriteTable(stdout)
+		if c != 0 {
+			code = max(code, c)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	base := now.Format("2006-01-02T150405Z") + "-" + *commit
+	prevValues := map[string]float64{}
+	if prevPath := newestEarlier(*out, base+".json"); prevPath != "" {
+		if prev, err := readReport(prevPath); err == nil {
+			rep.ComparedWith = filepath.Base(prevPath)
+			var marked int
+			marked, prevValues = compareReports(rep, prev, *threshold)
+			fmt.Fprintf(stderr, "bench standard: compared with %s: %d figures moved more than %.0f%%\n", prevPath, marked, 100**threshold)
+		} else {
+			fmt.Fprintf(stderr, "bench standard: %v\n", err)
+		}
+	}
+	jsonPath := filepath.Join(*out, base+".json")
+	if err := writeJSON(jsonPath, rep); err != nil {
+		fmt.Fprintln(stderr, "hangoutd bench standard:", err)
+		return 1
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, rep, prevValues)
+	mdPath := filepath.Join(*out, base+".md")
+	if err := os.WriteFile(mdPath, md.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(stderr, "hangoutd bench standard:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "bench standard: wrote %s and %s\n", jsonPath, mdPath)
+	return code
+}
+
+func containsWord(list, w string) bool {
+	for _, x := range strings.Split(list, ",") {
+		if strings.TrimSpace(x) == w {
+			return true
+		}
+	}
+	return false
+}
+
+func gitCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// runWithServer starts bin on a free loopback port, runs cfg against it with
+// -pid set, and stops the server (SIGTERM, then SIGKILL after 10 s).
+func runWithServer(bin string, extra []string, cfg *Config, stderr io.Writer) (*Result, int, error) {
+	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = io.Discard
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, 1, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, 1, err
+	}
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	go func() {
+		// Read the log: find the listening address, then keep draining so
+		// the server never blocks on a full pipe.
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		found := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !found && strings.Contains(line, "msg=listening") {
+				if i := strings.Index(line, "addr="); i >= 0 {
+					a := strings.Fields(line[i+len("addr="):])[0]
+					addrc <- strings.Trim(a, `"`)
+					found = true
+				}
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	stopServer := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	}
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-exited:
+		return nil, 1, fmt.Errorf("server exited before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		stopServer()
+		return nil, 1, errors.New("server did not log msg=listening within 10 s")
+	}
+	cfg.URL = "ws://" + addr + "/"
+	cfg.PID = cmd.Process.Pid
+	res, code, err := RunScenario(cfg)
+	stopServer()
+	return res, code, err
+}

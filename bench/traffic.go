@@ -1,0 +1,274 @@
+package bench
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"hangoutd/codec"
+)
+
+// Traffic packets are {"to":...,"type":"b","data":{"t":T,"s":S,"c":C}}:
+// T the send time (ns since the run began), S the sender's sequence number
+// (from 1), C the sender's client index. The data comes back byte for byte,
+// so a fixed layout parsed by a digit scan keeps the bench cheap per delivery.
+
+func appendBenchData(b []byte, t int64, seq uint32, c int32) []byte {
+	b = append(b, `{"t":`...)
+	b = strconv.AppendInt(b, t, 10)
+	b = append(b, `,"s":`...)
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	b = append(b, `,"c":`...)
+	b = strconv.AppendInt(b, int64(c), 10)
+	return append(b, '}')
+}
+
+func parseBenchData(d []byte) (t int64, seq uint32, c int32, ok bool) {
+	const p1, p2, p3 = `{"t":`, `,"s":`, `,"c":`
+	if len(d) < len(p1) || string(d[:len(p1)]) != p1 {
+		return
+	}
+	d = d[len(p1):]
+	t, n := parseUint(d)
+	if n == 0 || len(d) < n+len(p2) || string(d[n:n+len(p2)]) != p2 {
+		return
+	}
+	d = d[n+len(p2):]
+	s, n := parseUint(d)
+	if n == 0 || len(d) < n+len(p3) || string(d[n:n+len(p3)]) != p3 {
+		return
+	}
+	d = d[n+len(p3):]
+	ci, n := parseUint(d)
+	if n == 0 || len(d) != n+1 || d[n] != '}' || s > 1<<32-1 || ci > 1<<31-1 {
+		return
+	}
+	return t, uint32(s), int32(ci), true
+}
+
+// delivery handles a relayed bench packet arriving at cl.
+func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
+	r := ls.r
+	t, seq, from, ok := parseBenchData(sp.Data)
+	if !ok || int(from) >= len(r.clients) {
+		ls.ctr.Corrupt++
+		r.fail("client %d: relayed data was changed: %.80q", cl.idx, sp.Data)
+		return
+	}
+	if want := r.tokOf[from].Load(); want < 0 || ls.cache.id(sp.From) != want {
+		ls.ctr.Corrupt++
+		r.fail("client %d: packet of client %d relayed with the wrong from %q", cl.idx, from, sp.From)
+		return
+	}
+	now := r.now()
+	lat := now - t
+	ls.ctr.Deliveries++
+	recordUS(ls.ilat, lat)
+	key := uint64(cl.idx)<<32 | uint64(from)
+	ps := ls.pairs[key]
+	dup, ooo := ps.observe(seq)
+	ls.pairs[key] = ps
+	if dup {
+		ls.ctr.Dups++
+		return
+	}
+	if ooo {
+		ls.ctr.OOO++
+	}
+	if t >= r.winStart && t < r.winEnd {
+		ls.ctr.Received++
+		recordUS(ls.lat, lat)
+	}
+	if !r.closedLoop {
+		return
+	}
+	switch r.traffic {
+	case trafficBroadcast:
+		if from == cl.idx {
+			ls.ack(cl)
+		}
+	case trafficUnicast:
+		if other := r.loops[r.eng.LoopOf(int(from)).Index]; other == ls {
+			ls.ack(&r.clients[from])
+		} else {
+			other.l.Post(other.ackFn, int64(from))
+		}
+	}
+}
+
+func (ls *loopState) ackRemote(from int64) { ls.ack(&ls.r.clients[from]) }
+
+// ack frees one of the sender's in-flight slots and refills it while the
+// window is open.
+func (ls *loopState) ack(cl *client) {
+	cl.inflight--
+	if cl.state == cUp && ls.r.now() < ls.r.stopAt {
+		ls.send(cl)
+	}
+}
+
+// send writes one traffic packet (or presence update) from cl.
+func (ls *loopState) send(cl *client) bool {
+	r := ls.r
+	if cl.state != cUp {
+		return false
+	}
+	b := ls.buf[:0]
+	now := r.now()
+	switch r.traffic {
+	case trafficBroadcast:
+		b = append(b, `{"to":"*","type":"b","data":`...)
+	case trafficUnicast:
+		target := ls.pickTarget(cl)
+		if target < 0 {
+			return false
+		}
+		b = append(b, `{"to":["`...)
+		b = append(b, ls.cache.token(target)...)
+		b = append(b, `"],"type":"b","data":`...)
+	case trafficPresence:
+		u := r.ledgerNext.Add(1) - 1
+		if u >= int64(len(r.ledger)) {
+			return false
+		}
+		e := &r.ledger[u]
+		e.client = cl.idx
+		e.sentAt.Store(now)
+		b = append(b, `{"to":"server","type":"changes","data":{"b":`...)
+		b = strconv.AppendInt(b, u, 10)
+		b = append(b, "}}"...)
+		ls.buf = b
+		if !cl.conn.WriteText(b) {
+			return false
+		}
+		ls.ctr.SentAll++
+		if now >= r.winStart && now < r.winEnd {
+			ls.ctr.Sent++
+		}
+		return true
+	}
+	cl.seq++
+	b = appendBenchData(b, now, cl.seq, cl.idx)
+	b = append(b, '}')
+	ls.buf = b
+	if !cl.conn.WriteText(b) {
+		return false
+	}
+	cl.inflight++
+	ls.ctr.SentAll++
+	if now >= r.winStart && now < r.winEnd {
+		ls.ctr.Sent++
+	}
+	return true
+}
+
+// pickTarget returns a random token id from cl's view that is another
+// bench client, or -1.
+func (ls *loopState) pickTarget(cl *client) int32 {
+	r := ls.r
+	nbits := uint64(len(cl.view) * 64)
+	if nbits == 0 {
+		return -1
+	}
+	for try := 0; try < 64; try++ {
+		id := int32(ls.l.Rand() % nbits)
+		if id != cl.tokID && cl.view.has(id) && r.tokens.ownerOf(id) >= 0 {
+			return id
+		}
+	}
+	start := int32(ls.l.Rand() % nbits)
+	for k := int32(0); k < int32(nbits); k++ {
+		id := (start + k) % int32(nbits)
+		if id != cl.tokID && cl.view.has(id) && r.tokens.ownerOf(id) >= 0 {
+			return id
+		}
+	}
+	return -1
+}
+
+// startSending runs on the loop: closed loop fills every sender's window;
+// a rate starts a 2 ms ticker that sends what the rate owes so far.
+func (ls *loopState) startSending(total int) {
+	r := ls.r
+	if len(ls.senders) == 0 {
+		return
+	}
+	if r.closedLoop {
+		for _, idx := range ls.senders {
+			cl := &r.clients[idx]
+			for i := 0; i < r.cfg.Window; i++ {
+				ls.send(cl)
+			}
+		}
+		return
+	}
+	ls.loopRate = r.cfg.Rate * float64(len(ls.senders)) / float64(total)
+	ls.rateStart = r.now()
+	ls.timer = ls.l.Every(2*time.Millisecond, func(time.Time) { ls.tick() })
+}
+
+func (ls *loopState) tick() {
+	r := ls.r
+	now := r.now()
+	if now >= r.stopAt {
+		ls.timer.Stop()
+		return
+	}
+	owed := int64(ls.loopRate*float64(now-ls.rateStart)/1e9) - ls.rateSent
+	for ; owed > 0; owed-- {
+		ls.rateSent++
+		for range len(ls.senders) { // skip senders that are gone
+			cl := &r.clients[ls.senders[ls.rr]]
+			ls.rr = (ls.rr + 1) % len(ls.senders)
+			if ls.send(cl) {
+				break
+			}
+		}
+	}
+}
+
+// ledgerEntry is one presence update: who sent it, when, how many clients
+// have seen it and when the last of them did.
+type ledgerEntry struct {
+	client int32
+	sentAt atomic.Int64
+	seen   atomic.Int32
+	allAt  atomic.Int64
+}
+
+// presenceSeen handles a properties entry carrying a bench update.
+func (ls *loopState) presenceSeen(cl *client, token, props []byte) {
+	r := ls.r
+	u, ok, _ := propertyInt(props, "b")
+	if !ok {
+		return
+	}
+	if u >= int64(len(r.ledger)) || r.ledger[u].sentAt.Load() == 0 {
+		ls.ctr.Corrupt++
+		r.fail("client %d: property update %d that was never sent", cl.idx, u)
+		return
+	}
+	e := &r.ledger[u]
+	if want := r.tokOf[e.client].Load(); ls.cache.id(token) != want {
+		ls.ctr.Corrupt++
+		r.fail("client %d: update %d announced for the wrong token", cl.idx, u)
+		return
+	}
+	now := r.now()
+	sent := e.sentAt.Load()
+	lat := now - sent
+	ls.ctr.Deliveries++
+	recordUS(ls.ilat, lat)
+	seen := e.seen.Add(1)
+	if seen > int32(r.receivers) {
+		ls.ctr.Dups++
+		return
+	}
+	if seen == int32(r.receivers) {
+		e.allAt.Store(now)
+	}
+	if sent >= r.winStart && sent < r.winEnd {
+		ls.ctr.Received++
+		recordUS(ls.lat, lat)
+	}
+}

@@ -1,0 +1,323 @@
+package wsclient
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+
+	"hangoutd/codec"
+)
+
+type state uint8
+
+const (
+	stateDialing state = iota
+	stateHandshaking
+	stateOpen
+	stateClosing // our close frame is sent; waiting for the server's
+	stateClosed
+)
+
+// Conn is one client connection. All methods: loop goroutine only.
+type Conn struct {
+	ID       int       // the caller's index, fixed at Dial
+	DialedAt time.Time // when connect(2) was called
+
+	loop     *Loop
+	fd       int
+	state    state
+	key      string
+	target   *Target
+	in       []byte // unparsed tail of what was read
+	out      []byte // queued, not yet written
+	epollOut bool
+	dirty    bool
+	closeBy  time.Time
+	rd       codec.Reader
+}
+
+// Loop returns the loop that owns c.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// Up reports whether the connection is open for messages.
+func (c *Conn) Up() bool { return c.state == stateOpen }
+
+// Outbound returns the bytes queued and not yet written.
+func (c *Conn) Outbound() int { return len(c.out) }
+
+func (l *Loop) dial(t *Target, id int) {
+	c := &Conn{ID: id, loop: l, fd: -1, target: t, key: codec.NewClientKey()}
+	c.rd = codec.Reader{Client: true, MaxMessage: l.e.cfg.MaxMessage}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		c.state = stateClosed
+		l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
+		return
+	}
+	c.fd = fd
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if n := len(t.Sources); n > 0 {
+		// Defer the port choice to connect, so each source address has its
+		// own port range per destination.
+		unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: t.Sources[id%n]}); err != nil {
+			unix.Close(fd)
+			c.state = stateClosed
+			l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
+			return
+		}
+	}
+	c.DialedAt = time.Now()
+	sa := t.Addr
+	err = unix.Connect(fd, &sa)
+	if err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		c.state = stateClosed
+		local := err == unix.EADDRNOTAVAIL || err == unix.EMFILE || err == unix.ENFILE
+		l.e.cfg.Handler.OnDown(c, &DialError{Local: local, Err: err})
+		return
+	}
+	c.epollOut = true
+	if err := l.register(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP); err != nil {
+		l.conns[fd] = nil
+		unix.Close(fd)
+		c.state = stateClosed
+		l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
+	}
+}
+
+func (c *Conn) handle(events uint32) {
+	if c.state == stateDialing {
+		if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || errno != 0 {
+			if err == nil {
+				err = unix.Errno(errno)
+			}
+			c.fail(&DialError{Err: err})
+			return
+		}
+		c.state = stateHandshaking
+		c.out = codec.AppendClientRequest(c.out, c.target.HostPort, c.target.Path, c.key)
+		c.writeOut()
+		return
+	}
+	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		c.readable()
+	}
+	if c.state != stateClosed && events&unix.EPOLLOUT != 0 {
+		c.writeOut()
+	}
+}
+
+// readable reads a few buffers' worth, so one busy connection cannot hold
+// the loop; level-triggered epoll brings us back for the rest.
+func (c *Conn) readable() {
+	l := c.loop
+	for i := 0; i < 4; i++ {
+		n, err := unix.Read(c.fd, l.buf)
+		if err == unix.EAGAIN {
+			return
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			if c.state == stateClosing {
+				c.fail(nil)
+			} else {
+				c.fail(&NetError{Op: "read", Err: err})
+			}
+			return
+		}
+		if n == 0 {
+			if c.state == stateClosing {
+				c.fail(nil)
+			} else {
+				c.fail(ErrEOF)
+			}
+			return
+		}
+		c.consume(l.buf[:n])
+		if c.state == stateClosed || n < len(l.buf) {
+			return
+		}
+	}
+}
+
+func (c *Conn) consume(data []byte) {
+	h := c.loop.e.cfg.Handler
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		data = c.in
+	}
+	off := 0
+	if c.state == stateHandshaking {
+		n, err := codec.ParseClientResponse(data, c.key)
+		if err != nil {
+			c.fail(&HandshakeError{Err: err, Status: statusLine(data)})
+			return
+		}
+		if n == 0 {
+			c.keep(data, 0)
+			return
+		}
+		off = n
+		c.state = stateOpen
+		h.OnUp(c)
+		if c.state != stateOpen {
+			return
+		}
+	}
+	for c.state == stateOpen || c.state == stateClosing {
+		n, ev, err := c.rd.Next(data[off:])
+		if err != nil {
+			c.fail(&ProtocolError{Err: err})
+			return
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		switch ev.Op {
+		case ws.OpText:
+			if c.state == stateOpen {
+				h.OnText(c, ev.Payload)
+			}
+		case ws.OpPing:
+			if c.state == stateOpen {
+				c.writeFrame(ws.OpPong, ev.Payload)
+				h.OnPing(c)
+			}
+		case ws.OpClose:
+			if c.state == stateClosing {
+				c.fail(nil)
+				return
+			}
+			ce := &ClosedError{Code: int(ws.StatusNoStatusRcvd)}
+			if len(ev.Payload) >= 2 {
+				ce.Code = int(binary.BigEndian.Uint16(ev.Payload))
+				ce.Reason = string(ev.Payload[2:])
+			}
+			// Answer the close as RFC 6455 asks, best effort, then go.
+			c.out = codec.AppendMaskedFrame(c.out, ws.OpClose, ev.Payload[:min(2, len(ev.Payload))], c.loop.mask())
+			unix.Write(c.fd, c.out)
+			c.fail(ce)
+			return
+		}
+	}
+	if c.state != stateClosed {
+		c.keep(data, off)
+	}
+}
+
+// keep saves data[off:] for the next read, releasing big buffers (a
+// welcome can be a megabyte; 19,000 idle connections must not keep one each).
+func (c *Conn) keep(data []byte, off int) {
+	rest := data[off:]
+	switch {
+	case len(rest) == 0:
+		if cap(c.in) > 64<<10 {
+			c.in = nil
+		} else {
+			c.in = c.in[:0]
+		}
+	case len(c.in) > 0: // data is c.in
+		c.in = c.in[:copy(c.in, rest)]
+	default:
+		c.in = append(c.in[:0], rest...)
+	}
+}
+
+// WriteText queues a masked text message. It reports false when the
+// connection is not open.
+func (c *Conn) WriteText(p []byte) bool { return c.writeFrame(ws.OpText, p) }
+
+func (c *Conn) writeFrame(op ws.OpCode, p []byte) bool {
+	if c.state != stateOpen {
+		return false
+	}
+	c.out = codec.AppendMaskedFrame(c.out, op, p, c.loop.mask())
+	if !c.dirty {
+		c.dirty = true
+		c.loop.dirty = append(c.loop.dirty, c)
+	}
+	return true
+}
+
+func (c *Conn) writeOut() {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			c.fail(&NetError{Op: "write", Err: err})
+			return
+		}
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	if len(c.out) > 0 {
+		if len(c.out) > c.loop.e.cfg.MaxOutbound {
+			c.fail(ErrOutboundFull)
+			return
+		}
+		if !c.epollOut {
+			c.epollOut = true
+			c.loop.modify(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)
+		}
+		return
+	}
+	if cap(c.out) > 64<<10 {
+		c.out = nil
+	}
+	if c.epollOut {
+		c.epollOut = false
+		c.loop.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+	}
+}
+
+// Close starts the closing handshake: a close frame with code 1000, then
+// OnDown(c, nil) once the server answers (ErrCloseTimeout if it does not).
+// A connection not yet open is closed at once.
+func (c *Conn) Close() {
+	switch c.state {
+	case stateOpen:
+		c.writeFrame(ws.OpClose, []byte{0x03, 0xe8})
+		c.state = stateClosing
+		c.closeBy = time.Now().Add(c.loop.e.cfg.CloseTimeout)
+		c.loop.closing = append(c.loop.closing, c)
+	case stateDialing, stateHandshaking:
+		c.fail(nil)
+	}
+}
+
+// fail closes the descriptor and reports err (nil: a clean close).
+func (c *Conn) fail(err error) {
+	if c.state == stateClosed {
+		return
+	}
+	c.state = stateClosed
+	if c.fd >= 0 {
+		c.loop.conns[c.fd] = nil
+		unix.Close(c.fd) // also removes it from epoll
+	}
+	c.in, c.out = nil, nil
+	c.loop.e.cfg.Handler.OnDown(c, err)
+}
+
+// statusLine returns the first line of a response, for error messages.
+func statusLine(b []byte) string {
+	for i, ch := range b {
+		if ch == '\r' || ch == '\n' || i == 120 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
