@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"hangoutd/loop"
+)
+
+func TestConnectSettle(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("connect", url, 200)
+	cfg.Settle = true
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res, code)
+	if got := fig(t, res, "clients"); got != 200 {
+		t.Fatalf("clients %v", got)
+	}
+	if fig(t, res, "time_to_converge_s") < fig(t, res, "time_to_all_up_s") {
+		t.Fatal("converged before all were up")
+	}
+	// The last welcome lists every client: at least 200 opens of 32-hex tokens.
+	if w := fig(t, res, "max_welcome_bytes"); w < 200*40 {
+		t.Fatalf("max welcome %v bytes, too small for 200 users", w)
+	}
+	if fig(t, res, "dial_to_welcome_max_ms") < fig(t, res, "dial_to_welcome_p50_ms") {
+		t.Fatal("max below p50")
+	}
+}
+
+func TestBroadcastClosedLoop(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("broadcast", url, 100)
+	cfg.Senders, cfg.Window = 5, 2
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	sent, exp, got := fig(t, res, "sent"), fig(t, res, "expected"), fig(t, res, "received")
+	if sent == 0 || exp != sent*100 || got != exp {
+		t.Fatalf("sent %v expected %v received %v", sent, exp, got)
+	}
+	if fig(t, res, "lost")+fig(t, res, "duplicates")+fig(t, res, "out_of_order") != 0 {
+		t.Fatal("loss, duplicates or reordering reported on a healthy server")
+	}
+}
+
+func TestBroadcastRate(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("broadcast", url, 50)
+	cfg.Senders, cfg.Rate = 5, 200
+	cfg.Duration = time.Second
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	// 200 packets/s for a 1 s window, give or take the ticker's edges.
+	if sent := fig(t, res, "sent"); sent < 150 || sent > 250 {
+		t.Fatalf("sent %v in a 1 s window at 200/s", sent)
+	}
+	if fig(t, res, "received") != fig(t, res, "expected") {
+		t.Fatal("received != expected")
+	}
+}
+
+func TestUnicastClosedLoop(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("unicast", url, 100)
+	cfg.Window = 2
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	if s := fig(t, res, "sent"); s == 0 || fig(t, res, "expected") != s || fig(t, res, "received") != s {
+		t.Fatalf("sent %v expected %v received %v", s, fig(t, res, "expected"), fig(t, res, "received"))
+	}
+}
+
+func TestUnicastRate(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("unicast", url, 60)
+	cfg.Rate = 300
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res, code)
+	if s := fig(t, res, "sent"); s < 100 || fig(t, res, "received") != s {
+		t.Fatalf("sent %v received %v", s, fig(t, res, "received"))
+	}
+}
+
+func TestPresence(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("presence", url, 100)
+	cfg.Rate = 50
+	cfg.Duration = time.Second
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	u := fig(t, res, "updates_sent")
+	if u < 30 || fig(t, res, "expected") != u*100 || fig(t, res, "received") != u*100 {
+		t.Fatalf("updates %v expected %v received %v", u, fig(t, res, "expected"), fig(t, res, "received"))
+	}
+	if fig(t, res, "updates_not_seen_by_all") != 0 {
+		t.Fatal("updates not seen by all")
+	}
+	if fig(t, res, "all_seen_p50_ms") < fig(t, res, "latency_p50_ms") {
+		t.Fatal("everyone saw an update before the median receiver did")
+	}
+}
+
+func TestIdlePings(t *testing.T) {
+	url := startServer(t, func(c *loop.Config) { c.PingInterval = 100 * time.Millisecond })
+	cfg := small("idle", url, 100)
+	cfg.Duration = time.Second
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	if fig(t, res, "pings_per_client_min") < 3 || fig(t, res, "clients_without_ping") != 0 {
+		t.Fatalf("pings: min %v", fig(t, res, "pings_per_client_min"))
+	}
+}
+
+func TestChurnViewsAgree(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("churn", url, 100)
+	cfg.Rate = 50
+	cfg.Duration = time.Second
+	cfg.PID = os.Getpid() // the in-process server: descriptors must come back
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logTable(t, res)
+	mustOK(t, res, code)
+	if fig(t, res, "leaves") < 40 || fig(t, res, "joins") != fig(t, res, "leaves") {
+		t.Fatalf("leaves %v joins %v", fig(t, res, "leaves"), fig(t, res, "joins"))
+	}
+	if fig(t, res, "views_checked") != 100 || fig(t, res, "views_mismatched") != 0 {
+		t.Fatalf("views checked %v mismatched %v", fig(t, res, "views_checked"), fig(t, res, "views_mismatched"))
+	}
+}
+
+func logTable(t *testing.T, res *Result) {
+	var b strings.Builder
+	res.WriteTable(&b)
+	t.Log("\n" + b.String())
+}
