@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	json "github.com/goccy/go-json"
+)
+
+func TestCLIWritesTableJSONAndPlot(t *testing.T) {
+	url := startServer(t, nil)
+	dir := t.TempDir()
+	jf, pf := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.png")
+	code, out, errs := runCLI("broadcast", "-url", url, "-n", "30", "-senders", "3", "-duration", "1500ms",
+		"-warmup", "200ms", "-json", jf, "-plot", pf)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"== broadcast", "deliveries_per_s", "latency_p99.9_ms", "result: ok"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("table lacks %q:\n%s", want, out)
+		}
+	}
+	b, err := os.ReadFile(jf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario != "broadcast" || !res.OK || len(res.Series) == 0 {
+		t.Fatalf("json: scenario %q ok %v series %d", res.Scenario, res.OK, len(res.Series))
+	}
+	if v, ok := res.Get("received"); !ok || v == 0 {
+		t.Fatalf("json received %v %v", v, ok)
+	}
+	png, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 5000 {
+		t.Fatalf("plot is not a PNG (%d bytes)", len(png))
+	}
+}
+
+func TestCLIMisbehavingServerExits2(t *testing.T) {
+	url := fakeServer(t, nil2close)
+	code, _, errs := runCLI("connect", "-url", url, "-n", "3")
+	if code != 2 || !strings.Contains(errs, "misbehaved") || !strings.Contains(errs, "no welcome") {
+		t.Fatalf("exit %d stderr %q", code, errs)
+	}
+}
+
+func TestCLIUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"nonsense"},
+		{"connect", "-n", "0"},
+		{"connect", "-url", "http://x/"},
+		{"churn", "-rate", "0"},
+		{"connect", "extra"},
+	} {
+		if code, _, _ := runCLI(args...); code != 1 {
+			t.Errorf("%q: exit %d, want 1", args, code)
+		}
+	}
+	if code, _, errs := runCLI("-h"); code != 0 || !strings.Contains(errs, "scenarios:") {
+		t.Errorf("-h: exit %d %q", code, errs)
+	}
+}

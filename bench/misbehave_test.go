@@ -1,0 +1,161 @@
+package bench
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"hangoutd/codec"
+)
+
+func runBad(t *testing.T, cfg *Config, want string) *Result {
+	t.Helper()
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 2 || res.OK {
+		t.Fatalf("code %d ok %v, want 2; failures %q", code, res.OK, res.Failures)
+	}
+	joined := strings.Join(res.Failures, "\n")
+	if !strings.Contains(joined, want) {
+		t.Fatalf("failures %q do not mention %q", joined, want)
+	}
+	return res
+}
+
+func TestRefusedIsMisbehaviour(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "ws://" + ln.Addr().String() + "/"
+	ln.Close() // nothing listens there now
+	runBad(t, small("connect", url, 10), "connection refused")
+}
+
+func TestServerThatClosesAtOnce(t *testing.T) {
+	url := fakeServer(t, func(c net.Conn) { c.Close() })
+	runBad(t, small("connect", url, 10), "got no welcome")
+}
+
+func TestServerThatAnswersHTTPError(t *testing.T) {
+	url := fakeServer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"))
+		c.Close()
+	})
+	runBad(t, small("connect", url, 5), "503")
+}
+
+func TestServerWithoutWelcome(t *testing.T) {
+	url := fakeServer(t, func(c net.Conn) {
+		if br, ok := upgrade(c); ok {
+			readMessages(c, br, func([]byte) {})
+		}
+	})
+	cfg := small("connect", url, 5)
+	cfg.Timeout = 500 * time.Millisecond
+	runBad(t, cfg, "no welcome")
+}
+
+func TestServerThatClosesAClient(t *testing.T) {
+	url := fakeServer(t, func(c net.Conn) {
+		if _, ok := upgrade(c); ok {
+			writeText(c, welcomeMsg(fakeToken))
+			time.Sleep(50 * time.Millisecond)
+			c.Write(codec.AppendClose(nil, 1011, "boom"))
+		}
+	})
+	cfg := small("idle", url, 1)
+	cfg.Duration = 3 * time.Second
+	runBad(t, cfg, "closed by the server")
+}
+
+func TestWelcomeWithoutMetadata(t *testing.T) {
+	url := fakeServer(t, func(c net.Conn) {
+		if br, ok := upgrade(c); ok {
+			writeText(c, `{"from":"server","type":"changes","data":[{"type":"open","token":"`+fakeToken+`"}]}`)
+			readMessages(c, br, func([]byte) {})
+		}
+	})
+	runBad(t, small("connect", url, 1), "metadata")
+}
+
+// echoServer welcomes one client and relays its "*" packets back to it,
+// through mangle, which may drop, repeat or reorder them.
+func echoServer(t *testing.T, mangle func(i int, relay string) []string) string {
+	return fakeServer(t, func(c net.Conn) {
+		br, ok := upgrade(c)
+		if !ok {
+			return
+		}
+		writeText(c, welcomeMsg(fakeToken))
+		i := 0
+		var p codec.Packet
+		readMessages(c, br, func(msg []byte) {
+			if codec.ParsePacket(msg, &p) != nil {
+				return
+			}
+			relay := string(codec.AppendRelay(nil, fakeToken, p.Type, p.Data))
+			for _, m := range mangle(i, relay) {
+				writeText(c, m)
+			}
+			i++
+		})
+	})
+}
+
+func TestLossIsReported(t *testing.T) {
+	url := echoServer(t, func(i int, m string) []string {
+		if i%3 == 2 {
+			return nil
+		}
+		return []string{m}
+	})
+	cfg := small("broadcast", url, 1)
+	cfg.Rate = 300
+	cfg.Grace = 300 * time.Millisecond
+	res := runBad(t, cfg, "never arrived")
+	sent, lost := fig(t, res, "sent"), fig(t, res, "lost")
+	if lost < sent/3-3 || lost > sent/3+3 {
+		t.Fatalf("sent %v lost %v, want about a third", sent, lost)
+	}
+	if fig(t, res, "received")+lost != fig(t, res, "expected") {
+		t.Fatal("received + lost != expected")
+	}
+}
+
+func TestDuplicatesAndReorderingAreReported(t *testing.T) {
+	var held string
+	url := echoServer(t, func(i int, m string) []string {
+		switch i % 4 {
+		case 0:
+			return []string{m, m} // a duplicate
+		case 1:
+			held = m // hold back, send after the next one
+			return nil
+		case 2:
+			return []string{m, held}
+		}
+		return []string{m}
+	})
+	cfg := small("broadcast", url, 1)
+	cfg.Rate = 300
+	res := runBad(t, cfg, "duplicate")
+	if fig(t, res, "duplicates") == 0 || fig(t, res, "out_of_order") == 0 {
+		t.Fatalf("duplicates %v out of order %v", fig(t, res, "duplicates"), fig(t, res, "out_of_order"))
+	}
+	if fig(t, res, "lost") != 0 {
+		t.Fatalf("lost %v: nothing was dropped", fig(t, res, "lost"))
+	}
+}
+
+func TestChangedDataIsReported(t *testing.T) {
+	url := echoServer(t, func(i int, m string) []string {
+		return []string{strings.Replace(m, `"s":`, `"s": `, 1)}
+	})
+	cfg := small("broadcast", url, 1)
+	cfg.Rate = 100
+	runBad(t, cfg, "relayed data was changed")
+}

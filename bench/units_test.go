@@ -1,0 +1,229 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	json "github.com/goccy/go-json"
+)
+
+func TestPairState(t *testing.T) {
+	var p pairState
+	type r struct{ dup, ooo bool }
+	steps := []struct {
+		seq  uint32
+		want r
+	}{
+		{1, r{}}, {2, r{}}, {4, r{}}, // 3 skipped
+		{3, r{ooo: true}},  // late
+		{3, r{dup: true}},  // again
+		{4, r{dup: true}},  // the newest again
+		{100, r{}},         // far ahead
+		{30, r{ooo: true}}, // > 64 behind: cannot tell, counted late
+		{99, r{ooo: true}},
+		{99, r{dup: true}},
+	}
+	for i, s := range steps {
+		d, o := p.observe(s.seq)
+		if (r{d, o}) != s.want {
+			t.Fatalf("step %d seq %d: dup %v ooo %v, want %+v", i, s.seq, d, o, s.want)
+		}
+	}
+}
+
+func TestBitsetDiff(t *testing.T) {
+	var a, b bitset
+	for _, id := range []int32{1, 5, 64, 200} {
+		a.set(id)
+	}
+	for _, id := range []int32{1, 64, 300} {
+		b.set(id)
+	}
+	if !a.has(200) || a.has(2) || a.count() != 4 {
+		t.Fatal("set/has/count")
+	}
+	extra, missing, ee, em := a.diff(b)
+	if extra != 2 || missing != 1 || !reflect.DeepEqual(ee, []int32{5, 200}) || !reflect.DeepEqual(em, []int32{300}) {
+		t.Fatalf("diff: %d %d %v %v", extra, missing, ee, em)
+	}
+	if !a.clear(5) || a.clear(5) || a.count() != 3 {
+		t.Fatal("clear")
+	}
+}
+
+type collected struct {
+	Type, Token string
+	Props       string
+}
+
+type collector []collected
+
+func (c *collector) entry(k entryKind, tok, props []byte) {
+	names := map[entryKind]string{kindOpen: "open", kindClose: "close", kindMetadata: "metadata", kindProperties: "properties", kindOther: "?"}
+	*c = append(*c, collected{names[k], string(tok), string(props)})
+}
+
+// scanChanges must agree with a real JSON decoder on what each entry says.
+func TestScanChangesAgreesWithDecoder(t *testing.T) {
+	inputs := []string{
+		`[]`,
+		` [ {"type":"open","token":"aa"} , {"token":"bb","type":"close"} ] `,
+		`[{"type":"metadata","token":"cc"},{"type":"properties","token":"dd","properties":{"b":12,"x":{"y":[1,"}]"]},"z":null}}]`,
+		`[{"type":"properties","properties":{"q\"":"v\\"},"token":"ee","extra":[{"a":1}]}]`,
+	}
+	for _, in := range inputs {
+		var got collector
+		if err := scanChanges([]byte(in), &got); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		var ref []struct {
+			Type       string          `json:"type"`
+			Token      string          `json:"token"`
+			Properties json.RawMessage `json:"properties"`
+		}
+		if err := json.Unmarshal([]byte(in), &ref); err != nil {
+			t.Fatal(err)
+		}
+		if len(ref) != len(got) {
+			t.Fatalf("%s: %d entries, decoder %d", in, len(got), len(ref))
+		}
+		for i := range ref {
+			if got[i].Type != ref[i].Type || got[i].Token != ref[i].Token || got[i].Props != string(ref[i].Properties) {
+				t.Fatalf("%s entry %d: %+v vs %+v", in, i, got[i], ref[i])
+			}
+		}
+	}
+	for _, bad := range []string{`{}`, `[1]`, `[{"type":"open"`, `[{"type":"open","token":"a"}`} {
+		var c collector
+		if scanChanges([]byte(bad), &c) == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestPropertyInt(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		v        int64
+		ok, dead bool
+	}{
+		{`{"b":42}`, 42, true, false},
+		{`{"a":"x","b": 7 }`, 7, true, false},
+		{`{"b":null}`, 0, false, true},
+		{`{"b":"42"}`, 0, false, false},
+		{`{"b":-1}`, 0, false, false},
+		{`{"a":1}`, 0, false, false},
+	} {
+		v, ok, dead := propertyInt([]byte(c.in), "b")
+		if v != c.v || ok != c.ok || dead != c.dead {
+			t.Errorf("%s: %d %v %v", c.in, v, ok, dead)
+		}
+	}
+}
+
+func TestBenchDataRoundTrip(t *testing.T) {
+	b := appendBenchData(nil, 123456789012, 42, 7)
+	if string(b) != `{"t":123456789012,"s":42,"c":7}` {
+		t.Fatal(string(b))
+	}
+	tt, s, c, ok := parseBenchData(b)
+	if !ok || tt != 123456789012 || s != 42 || c != 7 {
+		t.Fatal(tt, s, c, ok)
+	}
+	for _, bad := range []string{`{"t":1,"s":2}`, `{"t":1,"s":2,"c":3} `, `{"t":1, "s":2,"c":3}`, `{"t":,"s":2,"c":3}`, `null`} {
+		if _, _, _, ok := parseBenchData([]byte(bad)); ok {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { parseBenchData(b) }); n != 0 {
+		t.Fatalf("parseBenchData allocates %v", n)
+	}
+}
+
+func TestTokenKeys(t *testing.T) {
+	a := keyOf([]byte("0123456789abcdef0123456789abcdef"))
+	if a != (tokKey{0x0123456789abcdef, 0x0123456789abcdef}) {
+		t.Fatalf("%x", a)
+	}
+	// Not hex, or another length: hashed, and still distinct.
+	if keyOf([]byte("0123456789ABCDEF0123456789ABCDEF")) == a || keyOf([]byte("x")) == keyOf([]byte("y")) {
+		t.Fatal("keys collide")
+	}
+	tab := newTokenTable(4)
+	c1, c2 := newTokenCache(tab), newTokenCache(tab)
+	id1 := c1.id([]byte("aa"))
+	if c2.id([]byte("bb")) == id1 || c2.id([]byte("aa")) != id1 || string(c2.token(id1)) != "aa" {
+		t.Fatal("interning disagrees between caches")
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	h := newHist()
+	for i := int64(1); i <= 1000; i++ {
+		recordUS(h, i*1000_000) // 1..1000 ms
+	}
+	p := percentilesOf(h)
+	near := func(got, want float64) bool { return got >= want*0.999 && got <= want*1.001+0.001 }
+	if p.N != 1000 || !near(p.P50, 500) || !near(p.P99, 990) || !near(p.P999, 999) || !near(p.Max, 1000) {
+		t.Fatalf("%+v", p)
+	}
+	if percentilesOf(newHist()) != (percentiles{}) {
+		t.Fatal("empty histogram")
+	}
+}
+
+func TestCompareMarksMovesOverThreshold(t *testing.T) {
+	prev := &Report{Results: []*Result{{Name: "a", Figures: []Figure{
+		{Name: "x", Value: 100}, {Name: "y", Value: 100}, {Name: "z", Value: 0}, {Name: "w", Value: 100},
+	}}}}
+	cur := &Report{Results: []*Result{{Name: "a", Figures: []Figure{
+		{Name: "x", Value: 109}, {Name: "y", Value: 85}, {Name: "z", Value: 3}, {Name: "w", Value: 111}, {Name: "new", Value: 1},
+	}}, {Name: "b", Figures: []Figure{{Name: "x", Value: 1}}}}}
+	n, pv := compareReports(cur, prev, 0.10)
+	marks := map[string]string{}
+	for _, f := range cur.Results[0].Figures {
+		marks[f.Name] = f.Mark
+	}
+	if n != 3 || marks["x"] != "" || marks["y"] != "** -15.0%" || marks["w"] != "** +11.0%" || !strings.Contains(marks["z"], "was 0") || marks["new"] != "" {
+		t.Fatalf("marked %d: %v", n, marks)
+	}
+	if pv["a/x"] != 100 || len(pv) != 4 {
+		t.Fatalf("previous values %v", pv)
+	}
+	var md strings.Builder
+	cur.Date, cur.Commit, cur.ComparedWith, cur.Threshold = "d", "c", "p.json", 0.1
+	writeMarkdown(&md, cur, pv)
+	if !strings.Contains(md.String(), "| y | 85 |  | 100 | ** -15.0% |") {
+		t.Fatalf("markdown:\n%s", md.String())
+	}
+}
+
+func TestNewestEarlier(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"2025-01-01T000000Z-a.json", "2025-03-01T000000Z-b.json", "2025-02-01T000000Z-c.json", "2025-04-01T000000Z-d.md"} {
+		os.WriteFile(filepath.Join(dir, n), []byte("{}"), 0o644)
+	}
+	got := newestEarlier(dir, "2025-03-15T000000Z-x.json")
+	if filepath.Base(got) != "2025-03-01T000000Z-b.json" {
+		t.Fatal(got)
+	}
+	if newestEarlier(dir, "2024-01-01T000000Z-x.json") != "" {
+		t.Fatal("found one earlier than all")
+	}
+}
+
+func TestProcReadsThisProcess(t *testing.T) {
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RSS < 1<<20 || s.FDs < 3 || s.CPU < 0 {
+		t.Fatalf("%+v", s)
+	}
+	if selfCPU() <= 0 {
+		t.Fatal("no CPU time for the test itself")
+	}
+}
