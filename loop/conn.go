@@ -23,7 +23,6 @@ type conn struct {
 	token string
 
 	state      connState
-	staged     bool  // in loop.dirty
 	retired    bool  // no longer a user: out of the table and presence
 	halfClosed bool  // our side of the TCP connection is shut down
 	closeAt    int64 // unix nanos: a lingering conn is closed hard after this
@@ -32,8 +31,11 @@ type conn struct {
 	lastSeen   int64 // unix nanos of the last inbound bytes, for the idle timeout
 	welcome    int   // welcome size: the outbound limit allows it on top of MaxOutbound
 
-	rd  codec.Reader
-	out []byte // staged output, written at the end of the wake-up
+	rd codec.Reader
+
+	// Staged output: a chain through loop.items (1-based; 0 = nothing
+	// staged), written with one writev at the end of the wake-up.
+	first, last int32
 
 	// Token bucket for -rate-limit (packets per second).
 	allowance float64

@@ -481,11 +481,16 @@ func (c *wsClient) waitFor(what string, cond func() bool) {
 // send writes one text message.
 func (c *wsClient) send(msg string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+	if err := writeText(c, msg); err != nil {
 		c.t.Fatalf("%s: write: %v", c.name, err)
 	}
+}
+
+// writeText sends from any goroutine without failing the test there.
+func writeText(c *wsClient, msg string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, []byte(msg))
 }
 
 // setProps sends a properties change; data is the raw JSON of "data".
@@ -531,9 +536,12 @@ func (c *wsClient) barrier() {
 // {"from":from,"type":typ,"data":data} with data byte for byte.
 func (c *wsClient) expectRelay(from, typ, data string) *packet {
 	c.t.Helper()
-	p := c.nextOther()
+	p, err := c.tryNextOther(waitTimeout)
+	if err != nil {
+		c.t.Fatalf("%s: waiting for relay type=%q data=%.200s: %v", c.name, typ, data, err)
+	}
 	if p.From != from || p.Type != typ || string(p.Data) != data {
-		c.t.Fatalf("%s: want relay from=%s type=%q data=%s\n got %s", c.name, from, typ, data, p)
+		c.t.Fatalf("%s: got %.300s\nwant relay from=%s type=%q data=%.200s", c.name, p, from, typ, data)
 	}
 	return p
 }
@@ -745,7 +753,7 @@ func (c *wsClient) prop(tok, key string) string {
 // waitProp waits until tok's key holds the JSON value want in c's view.
 func (c *wsClient) waitProp(tok, key, want string) {
 	c.t.Helper()
-	c.waitFor(fmt.Sprintf("%s.%s == %s", tok[:8], key, want), func() bool {
+	c.waitFor(fmt.Sprintf("%s.%.40s == %.60s", tok[:8], key, want), func() bool {
 		v, ok := c.props[tok][key]
 		return ok && sameJSON(v, []byte(want))
 	})

@@ -389,6 +389,6 @@ func (r *rawConn) expectSelfRelay(typ, d string) {
 	r.t.Helper()
 	p := r.nextPacket()
 	if p.From != r.token || p.Type != typ || !bytes.Equal(p.Data, []byte(d)) {
-		r.t.Fatalf("want relay from self type %q data %s, got %s", typ, d, p)
+		r.t.Fatalf("got %.300s\nwant relay from self type %q data %.200s", p, typ, d)
 	}
 }

@@ -30,11 +30,13 @@ type eventLoop struct {
 
 	upgrader *codec.Upgrader
 	pkt      codec.Packet
-	iov      [][]byte // welcome writev scratch
-	hdr      []byte   // frame header scratch
-	bufs     [][]byte // free staging buffers
-	targets  []*conn  // relay receivers scratch
-	remote   []*job   // per destination loop, while grouping a relay
+	iov      [][]byte  // welcome writev scratch
+	wv       [][]byte  // flush writev scratch
+	hdr      []byte    // frame header scratch
+	items    []outItem // staged output of every dirty conn
+	arena    []byte    // the bytes staged in this wake-up, each copied once
+	targets  []*conn   // relay receivers scratch
+	remote   []*job    // per destination loop, while grouping a relay
 	seen     map[*conn]struct{}
 	lastPing int64
 }
@@ -49,51 +51,100 @@ func newEventLoop(s *Server, el gnet.EventLoop, id int) *eventLoop {
 
 func (l *eventLoop) tick() { l.now = time.Now().UnixNano() }
 
-// stageBufSize is the first size of a connection's staging buffer: enough
-// for dozens of small packets, small enough that 20,000 idle connections
-// hold none (buffers go back to the loop's free list after each write).
-const stageBufSize = 4 << 10
-
-// stage queues b for c; it is written by flushAll.
-func (l *eventLoop) stage(c *conn, b []byte) {
-	if c.state != stateOpen {
-		return
-	}
-	if !c.staged {
-		c.staged = true
-		l.dirty = append(l.dirty, c)
-		if n := len(l.bufs); n > 0 && cap(l.bufs[n-1]) >= len(b) {
-			c.out = l.bufs[n-1][:0]
-			l.bufs = l.bufs[:n-1]
-		} else {
-			c.out = make([]byte, 0, max(stageBufSize, len(b)))
-		}
-	}
-	c.out = append(c.out, b...)
+// outItem is one piece of staged output: the range [start,end) of the
+// loop's arena. No pointers, so the item list costs the GC nothing.
+type outItem struct {
+	start, end int32
+	next       int32 // the conn's next item, 1-based; 0 ends the chain
 }
 
-// flushAll writes each dirty conn's staged output with one write, enforces
-// the outbound limit, and carries out the closes decided meanwhile.
+// put copies b into the arena once; stageRange then gives the same range
+// to any number of conns. A packet for 10,000 receivers on this loop is one
+// copy, and since a conn's consecutive ranges merge, a conn that receives 50
+// broadcasts in one wake-up still has a single item: one contiguous write.
+func (l *eventLoop) put(b []byte) (start, end int32) {
+	start = int32(len(l.arena))
+	l.arena = append(l.arena, b...)
+	return start, int32(len(l.arena))
+}
+
+// stageRange queues arena[start:end] for c; false if c takes no output.
+func (l *eventLoop) stageRange(c *conn, start, end int32) bool {
+	if c.state != stateOpen {
+		return false
+	}
+	if c.last != 0 {
+		if it := &l.items[c.last-1]; it.end == start {
+			it.end = end
+			return true
+		}
+	}
+	l.items = append(l.items, outItem{start: start, end: end})
+	i := int32(len(l.items))
+	if c.last == 0 {
+		c.first = i
+		l.dirty = append(l.dirty, c)
+	} else {
+		l.items[c.last-1].next = i
+	}
+	c.last = i
+	return true
+}
+
+// stage queues a copy of b for c.
+func (l *eventLoop) stage(c *conn, b []byte) bool {
+	if c.state != stateOpen {
+		return false
+	}
+	start, end := l.put(b)
+	return l.stageRange(c, start, end)
+}
+
+// stageAll queues frame for every conn in conns and counts the deliveries.
+func (l *eventLoop) stageAll(conns []*conn, frame []byte) {
+	start, end := l.put(frame)
+	n := 0
+	for _, c := range conns {
+		if l.stageRange(c, start, end) {
+			n++
+		}
+	}
+	l.stats.Deliveries.Add(uint64(n))
+}
+
+// maxArena is the arena size kept between wake-ups; a burst that grew it
+// further gives the memory back.
+const maxArena = 1 << 20
+
+// flushAll writes each dirty conn's staged output with one write (or
+// writev), enforces the outbound limit, and carries out the closes decided
+// meanwhile.
 func (l *eventLoop) flushAll() {
 	for i := 0; i < len(l.dirty); i++ { // closing a slow consumer may append
 		c := l.dirty[i]
 		l.dirty[i] = nil
-		c.staged = false
-		out := c.out
-		c.out = nil
+		iov := l.wv[:0]
+		for k := c.first; k != 0; k = l.items[k-1].next {
+			it := l.items[k-1]
+			iov = append(iov, l.arena[it.start:it.end])
+		}
+		c.first, c.last = 0, 0
 		if c.state == stateOpen || c.state == stateClosing {
-			n, _ := c.gc.Write(out)
-			l.stats.BytesOut.Add(uint64(n))
+			l.stats.BytesOut.Add(uint64(writeAll(c, iov)))
 			if c.state == stateOpen && c.gc.OutboundBuffered() > l.srv.cfg.MaxOutbound+c.welcome {
 				l.stats.SlowConsumers.Add(1)
 				l.closeWith(c, ws.StatusPolicyViolation, "slow consumer")
 			}
 		}
-		if cap(out) <= 64<<10 && len(l.bufs) < 1024 {
-			l.bufs = append(l.bufs, out[:0])
-		}
+		clear(iov)
+		l.wv = iov[:0]
 	}
 	l.dirty = l.dirty[:0]
+	l.items = l.items[:0]
+	if cap(l.arena) > maxArena {
+		l.arena = nil
+	}
+	l.arena = l.arena[:0]
 	for i, c := range l.lingering {
 		l.lingering[i] = nil
 		l.halfClose(c)
@@ -106,6 +157,26 @@ func (l *eventLoop) flushAll() {
 		}
 	}
 	l.doomed = l.doomed[:0]
+}
+
+// writeAll hands iov to gnet: one write, or writevs of at most maxIOV
+// pieces. What the socket does not take, gnet keeps in order.
+func writeAll(c *conn, iov [][]byte) int {
+	if len(iov) == 1 {
+		n, _ := c.gc.Write(iov[0])
+		return n
+	}
+	written := 0
+	for len(iov) > 0 {
+		chunk := iov[:min(len(iov), maxIOV)]
+		iov = iov[len(chunk):]
+		n, err := c.gc.Writev(chunk)
+		written += n
+		if err != nil {
+			break
+		}
+	}
+	return written
 }
 
 // closeGrace is how long a conn that was sent its last bytes (a close frame
@@ -190,15 +261,9 @@ func (l *eventLoop) run(j *job) {
 	switch j.kind {
 	case jobDeliver:
 		if j.all {
-			for _, c := range l.conns {
-				l.stage(c, j.frame.b)
-			}
-			l.stats.Deliveries.Add(uint64(len(l.conns)))
+			l.stageAll(l.conns, j.frame.b)
 		} else {
-			for _, c := range j.conns {
-				l.stage(c, j.frame.b)
-			}
-			l.stats.Deliveries.Add(uint64(len(j.conns)))
+			l.stageAll(j.conns, j.frame.b)
 		}
 		j.frame.release()
 	case jobSweep:

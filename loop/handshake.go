@@ -70,7 +70,16 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	iov, n := s.presence.Join(c.token, l.iov)
 	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
 	iov[1] = l.hdr
-	written, _ := c.gc.Writev(iov)
+	written := 0
+	for rest := iov; len(rest) > 0; { // writev takes at most IOV_MAX (1024) pieces
+		chunk := rest[:min(len(rest), maxIOV)]
+		rest = rest[len(chunk):]
+		n, err := c.gc.Writev(chunk)
+		written += n
+		if err != nil {
+			break
+		}
+	}
 	clear(iov) // do not pin an old snapshot
 	l.iov = iov[:0]
 	c.welcome = n + len(l.hdr)
@@ -79,6 +88,10 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	l.stats.BytesOut.Add(uint64(written))
 	s.changed()
 }
+
+// maxIOV keeps each writev under the kernel's IOV_MAX of 1024 pieces; a
+// welcome has more when many users changed since the last snapshot.
+const maxIOV = 512
 
 // admit takes a connection slot, or says the server is full.
 func (s *Server) admit() bool {

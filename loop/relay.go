@@ -20,10 +20,15 @@ func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 
 	targets := l.resolve(p.Targets)
 	local := 0
+	var start, end int32 = -1, -1
 	for _, r := range targets {
 		if r.loop == l {
-			l.stage(r, f.b)
-			local++
+			if start < 0 {
+				start, end = l.put(f.b)
+			}
+			if l.stageRange(r, start, end) {
+				local++
+			}
 			continue
 		}
 		for len(l.remote) <= r.loop.id {

@@ -201,7 +201,10 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 // OnClose runs on the conn's loop, however the conn ended.
-func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if err != nil {
+		s.log.Debug("connection closed", "err", err)
+	}
 	c, ok := gc.Context().(*conn)
 	if !ok || c.state == stateClosed {
 		return gnet.None
@@ -278,14 +281,7 @@ func (s *Server) flush() {
 func (s *Server) broadcast(f *sharedFrame, from *eventLoop) {
 	for _, l := range *s.loops.Load() {
 		if l == from {
-			n := 0
-			for _, c := range l.conns {
-				if c.state == stateOpen {
-					l.stage(c, f.b)
-					n++
-				}
-			}
-			l.stats.Deliveries.Add(uint64(n))
+			l.stageAll(l.conns, f.b)
 			continue
 		}
 		f.retain()
