@@ -1,0 +1,372 @@
+package main
+
+// End-to-end tests of the hangoutd binary: built once in TestMain, then run
+// as a child process and spoken to over loopback. They check what only the
+// binary does: flags and their environment fallback, the one-line answer to
+// a bad value, and the shutdown on SIGTERM/SIGINT. The protocol itself is
+// tested in-process in loop/e2e_*_test.go.
+//
+// Ownership: each e2eProc belongs to the test that started it; its stderr
+// is drained by one goroutine that only appends lines under a mutex.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// e2eBinary is the path of the binary built by TestMain.
+var e2eBinary string
+
+const e2eWait = 10 * time.Second
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hangoutd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	e2eBinary = filepath.Join(dir, "hangoutd")
+	build := exec.Command("go", "build", "-o", e2eBinary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hangoutd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// e2eEnv is the test process's environment without any HANGOUTD_ variable,
+// plus extra.
+func e2eEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HANGOUTD_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// e2eRunShort runs the binary to completion (bounded) and returns its exit
+// code and output.
+func e2eRunShort(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e2eBinary, args...)
+	cmd.Env = env
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("hangoutd %v did not exit within %v; stderr:\n%s", args, e2eWait, errb.String())
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running hangoutd %v: %v", args, err)
+	}
+	return code, out.String(), errb.String()
+}
+
+// e2eProc is a running server.
+type e2eProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	addr  string
+	mu    sync.Mutex
+	lines []string
+	// exited is closed once cmd.Wait has returned; waitErr is its result.
+	exited  chan struct{}
+	waitErr error
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// e2eStart starts the server and waits for its "listening" log line.
+func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
+	t.Helper()
+	cmd := exec.Command(e2eBinary, args...)
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &e2eProc{t: t, cmd: cmd, exited: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			p.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill() // only this child, by its PID
+			<-p.exited
+		}
+	})
+	select {
+	case p.addr = <-addr:
+	case <-p.exited:
+		t.Fatalf("hangoutd %v exited before listening (%v):\n%s", args, p.waitErr, p.log())
+	case <-time.After(e2eWait):
+		t.Fatalf("no 'msg=listening addr=' line within %v:\n%s", e2eWait, p.log())
+	}
+	return p
+}
+
+func (p *e2eProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitExit waits up to d for the process to exit and returns its exit code.
+func (p *e2eProc) waitExit(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		err := p.waitErr
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			p.t.Fatalf("wait: %v", err)
+		}
+		return 0
+	case <-time.After(d):
+		p.t.Fatalf("hangoutd still running %v after the signal:\n%s", d, p.log())
+		return -1
+	}
+}
+
+// e2eClient is a coder/websocket client that has read its welcome.
+type e2eClient struct {
+	conn  *websocket.Conn
+	token string
+}
+
+func e2eDial(t *testing.T, addr string) (*e2eClient, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, "ws://"+addr+"/", nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	conn.SetReadLimit(16 << 20)
+	_, msg, err := conn.Read(ctx)
+	if err != nil {
+		t.Fatalf("reading the welcome: %v", err)
+	}
+	var welcome struct {
+		From, Type string
+		Data       []struct{ Type, Token string }
+	}
+	if err := json.Unmarshal(msg, &welcome); err != nil || welcome.From != "server" || welcome.Type != "changes" {
+		t.Fatalf("first message is not a welcome: %s", msg)
+	}
+	c := &e2eClient{conn: conn}
+	for _, e := range welcome.Data {
+		if e.Type == "metadata" {
+			c.token = e.Token
+		}
+	}
+	if c.token == "" {
+		t.Fatalf("welcome without metadata: %s", msg)
+	}
+	return c, resp, nil
+}
+
+func e2eMustDial(t *testing.T, addr string) *e2eClient {
+	t.Helper()
+	c, resp, err := e2eDial(t, addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", addr, err, resp)
+	}
+	return c
+}
+
+// closeStatus reads until the connection ends and returns the close code.
+func (c *e2eClient) closeStatus(t *testing.T) websocket.StatusCode {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	for {
+		_, _, err := c.conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("connection still open after %v", e2eWait)
+			}
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+var e2eFlags = []string{
+	"addr", "loops", "flush-interval", "ping-interval", "idle-timeout", "handshake-timeout",
+	"max-message", "max-outbound", "max-conns", "max-properties", "max-key-bytes",
+	"max-property-bytes", "rate-limit", "allowed-origins", "log-level",
+}
+
+func TestE2EBinaryHelpListsFlags(t *testing.T) {
+	code, stdout, stderr := e2eRunShort(t, e2eEnv(), "-h")
+	out := stdout + stderr
+	for _, f := range e2eFlags {
+		if !strings.Contains(out, "-"+f) {
+			t.Errorf("-h output does not list -%s", f)
+		}
+	}
+	if !strings.Contains(out, "HANGOUTD_") {
+		t.Errorf("-h output does not mention the HANGOUTD_ environment variables")
+	}
+	if code != 0 {
+		t.Logf("note: -h exits %d", code)
+	}
+	if t.Failed() {
+		t.Logf("-h output:\n%s", out)
+	}
+}
+
+// A bad flag or environment value exits 2 with exactly one line naming it.
+func TestE2EBinaryBadValueExits2(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		name string // what the line must name (a regexp, case-insensitive)
+	}{
+		{nil, []string{"-flush-interval=banana"}, "flush-interval"},
+		{nil, []string{"-max-message=-1"}, "max-message"},
+		{nil, []string{"-loops=x"}, "loops"},
+		{nil, []string{"-max-conns=-5"}, "max-conns"},
+		{nil, []string{"-rate-limit=-1"}, "rate-limit"},
+		{nil, []string{"-ping-interval=-1s"}, "ping-interval"},
+		{nil, []string{"-handshake-timeout=soon"}, "handshake-timeout"},
+		{nil, []string{"-max-properties=-1"}, "max-properties"},
+		{nil, []string{"-log-level=loud"}, "log-level"},
+		{nil, []string{"-no-such-flag"}, "no-such-flag"},
+		// From the environment, naming the variable or the flag will do.
+		{[]string{"HANGOUTD_FLUSH_INTERVAL=banana"}, nil, "flush.interval"},
+		{[]string{"HANGOUTD_MAX_MESSAGE=-1"}, nil, "max.message"},
+	} {
+		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
+			args := append([]string{"-addr", "127.0.0.1:0"}, tc.args...)
+			code, stdout, stderr := e2eRunShort(t, e2eEnv(tc.env...), args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2 (stderr %q)", code, stderr)
+			}
+			msg := strings.TrimRight(stderr, "\n")
+			if msg == "" || strings.Contains(msg, "\n") {
+				t.Errorf("stderr must be exactly one line, got %q", stderr)
+			}
+			if !regexp.MustCompile("(?i)" + tc.name).MatchString(msg) {
+				t.Errorf("stderr %q does not name %s", msg, tc.name)
+			}
+			if stdout != "" {
+				t.Errorf("unexpected stdout %q", stdout)
+			}
+		})
+	}
+}
+
+// HANGOUTD_<NAME> sets a flag's value; the flag wins over the environment.
+func TestE2EBinaryEnvAndFlags(t *testing.T) {
+	t.Run("env sets addr and max-conns", func(t *testing.T) {
+		p := e2eStart(t, e2eEnv("HANGOUTD_ADDR=127.0.0.1:0", "HANGOUTD_MAX_CONNS=1"))
+		if !strings.HasPrefix(p.addr, "127.0.0.1:") {
+			t.Errorf("listening on %s, want 127.0.0.1:PORT from HANGOUTD_ADDR", p.addr)
+		}
+		e2eMustDial(t, p.addr)
+		if _, resp, err := e2eDial(t, p.addr); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("second client with HANGOUTD_MAX_CONNS=1: want 503, got %v (%v)", resp, err)
+		}
+	})
+	t.Run("flags beat env", func(t *testing.T) {
+		p := e2eStart(t, e2eEnv("HANGOUTD_ADDR=127.0.0.1:1", "HANGOUTD_MAX_CONNS=1"),
+			"-addr", "127.0.0.1:0", "-max-conns", "2")
+		if strings.HasSuffix(p.addr, ":1") {
+			t.Errorf("listening on %s: HANGOUTD_ADDR beat -addr", p.addr)
+		}
+		e2eMustDial(t, p.addr)
+		e2eMustDial(t, p.addr) // -max-conns=2 beats HANGOUTD_MAX_CONNS=1
+		if _, resp, err := e2eDial(t, p.addr); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("third client with -max-conns=2: want 503, got %v (%v)", resp, err)
+		}
+	})
+	t.Run("env max-message", func(t *testing.T) {
+		p := e2eStart(t, e2eEnv("HANGOUTD_MAX_MESSAGE=1024"), "-addr", "127.0.0.1:0")
+		c := e2eMustDial(t, p.addr)
+		ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+		defer cancel()
+		big := `{"to":"*","type":"x","data":"` + strings.Repeat("b", 2000) + `"}`
+		_ = c.conn.Write(ctx, websocket.MessageText, []byte(big))
+		if code := c.closeStatus(t); code != websocket.StatusMessageTooBig {
+			t.Errorf("2 KB message with HANGOUTD_MAX_MESSAGE=1024: close %v, want 1009", code)
+		}
+	})
+}
+
+// On SIGTERM or SIGINT every client gets a close 1001 and the process exits
+// 0 within 5 s.
+func TestE2EBinarySignalShutdown(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0")
+			a := e2eMustDial(t, p.addr)
+			b := e2eMustDial(t, p.addr)
+			start := time.Now()
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*e2eClient{a, b} {
+				if code := c.closeStatus(t); code != websocket.StatusGoingAway {
+					t.Errorf("client %s: close %v, want 1001", c.token[:8], code)
+				}
+			}
+			if code := p.waitExit(5*time.Second - time.Since(start)); code != 0 {
+				t.Errorf("exit code %d after %v, want 0:\n%s", code, sig, p.log())
+			}
+			t.Logf("exited %v after %v", sig, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
