@@ -18,13 +18,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hangoutd/bench"
 	"hangoutd/loop"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
-		fmt.Fprintln(os.Stderr, "hangoutd: bench is not built into this binary yet")
-		os.Exit(2)
+		os.Exit(bench.Main(os.Args[2:]))
 	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }

@@ -45,6 +45,11 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.writeRaw(c, resp)
 		return 0, false
 	}
+	if l.srv.draining.Load() {
+		l.stats.Full.Add(1)
+		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
+		return 0, false
+	}
 	if !l.srv.admit() {
 		l.stats.Full.Add(1)
 		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))

@@ -42,6 +42,7 @@ type Server struct {
 	booted      chan struct{}
 	stop        chan struct{} // closed by Shutdown
 	stopping    atomic.Bool
+	draining    atomic.Bool
 	stopOnce    sync.Once
 	runErr      chan error
 	flusherDone chan struct{}
@@ -132,6 +133,14 @@ func (s *Server) Stats() Snapshot {
 	out.FlushEntries = s.flushEntry.Load()
 	return out
 }
+
+// Drain makes the server refuse new WebSocket handshakes with 503 while
+// the clients already connected carry on, so a load balancer can move new
+// clients elsewhere before Shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Shutdown sends every client a close 1001, then stops the engine. It
 // returns when the engine has stopped or ctx is done.
