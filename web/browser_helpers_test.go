@@ -1,0 +1,194 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"hangoutd/loop"
+)
+
+// waitFor bounds every wait on the page; the page itself needs well under a
+// second for each step on loopback.
+const waitFor = 15 * time.Second
+
+// findChromium returns the browser to drive, or skips the test with one line.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not found: apt-get install chromium")
+	return ""
+}
+
+// startServer runs a real server on loopback with the demo on (unless edit
+// says otherwise). stop shuts it down once; the test's cleanup calls it too.
+func startServer(t *testing.T, addr string, edit ...func(*loop.Config)) (srv *loop.Server, stop func()) {
+	t.Helper()
+	cfg := loop.DefaultConfig()
+	cfg.Addr = addr
+	cfg.Demo = true
+	cfg.Loops = 2
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, e := range edit {
+		e(&cfg)
+	}
+	srv, err := loop.Start(cfg)
+	if err != nil {
+		t.Fatalf("start server on %s: %v", addr, err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
+// browserPage is one tab in a browser of its own, with a fresh profile, so two
+// pages share no storage, cookies or connection.
+type browserPage struct {
+	t      *testing.T
+	name   string
+	ctx    context.Context
+	cancel func()
+}
+
+// cspRecorder runs before the page's own script and keeps every Content
+// Security Policy violation, so a test can prove the policy blocks nothing of
+// the page itself (a wrong hash would silently drop the stylesheet).
+const cspRecorder = `window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));`
+
+func openPage(t *testing.T, exe, url, name string, width, height int) *browserPage {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile-"+name)),
+		chromedp.WindowSize(width, height),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	p := &browserPage{t: t, name: name, ctx: ctx}
+	var once sync.Once
+	p.cancel = func() { once.Do(func() { cancel(); acancel() }) }
+	t.Cleanup(p.cancel)
+	// The first Run starts the browser and ties it to ctx: no timeout on it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("%s: start chromium: %v", name, err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument,
+		page.AddScriptToEvaluateOnNewDocumentParams{Source: cspRecorder}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	p.do("open "+url, chromedp.EmulateViewport(int64(width), int64(height)), chromedp.Navigate(url))
+	return p
+}
+
+// do runs steps with a deadline and fails the test with the page's state.
+func (p *browserPage) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %s: %v\n%s", p.name, what, err, p.dump())
+	}
+}
+
+// eval returns the value of a JavaScript expression.
+func eval[T any](p *browserPage, expr string) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("%s: eval %s: %v", p.name, expr, err)
+	}
+	return v
+}
+
+// until polls fn (a JavaScript function of args) until it returns a truthy
+// value, and returns that value.
+func until[T any](p *browserPage, what, fn string, args ...any) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.PollFunction[T](fn,
+		chromedp.WithPollingArgs(args...),
+		chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(waitFor)))
+	if err != nil {
+		p.t.Fatalf("%s: waiting for %s: %v\n%s", p.name, what, err, p.dump())
+	}
+	return v
+}
+
+// dump describes what the page shows, for a failure message.
+func (p *browserPage) dump() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[
+		'status: ' + document.getElementById('status').textContent,
+		'users: ' + [...document.querySelectorAll('#users [data-token]')].map(e => e.dataset.token.slice(0, 8) + '=' + e.textContent).join(', '),
+		'log:', ...[...document.querySelectorAll('#log li')].slice(-15).map(e => '  ' + e.dataset.kind + ' ' + e.textContent),
+	].join('\n')`))
+	if err != nil {
+		return "(page state unavailable: " + err.Error() + ")"
+	}
+	return "page state of " + p.name + ":\n" + s
+}
+
+// screenshot saves the visible page as a PNG under dir and checks the file.
+func (p *browserPage) screenshot(dir string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("%s: screenshot: %v", p.name, err)
+	}
+	path := filepath.Join(dir, p.name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	checkPNG(p.t, path)
+	return path
+}
+
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	magic := []byte("\x89PNG\r\n\x1a\n")
+	if len(b) <= len(magic)+100 || !bytes.HasPrefix(b, magic) {
+		t.Fatalf("%s is not a non-empty PNG (%d bytes, starts %q)", path, len(b), b[:min(len(b), 8)])
+	}
+}
