@@ -1,0 +1,108 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Joins, leaves, properties and flushes from many goroutines at once. One
+// flusher applies every packet, in order, to an observer's view; once
+// everyone is done, that view must be the true state, and every welcome
+// along the way must have been a well-formed whole state.
+func TestPresenceConcurrent(t *testing.T) {
+	for _, every := range []time.Duration{0, DefaultSnapshotEvery} {
+		t.Run(fmt.Sprintf("SnapshotEvery=%v", every), func(t *testing.T) {
+			p := NewPresence(Limits{})
+			p.SnapshotEvery = every
+			const workers, rounds = 8, 100
+
+			var stop atomic.Bool
+			observer := world{}
+			flusherDone := make(chan struct{})
+			go func() {
+				defer close(flusherDone)
+				var dst []byte
+				for !stop.Load() {
+					dst = p.Flush(dst[:0])
+					if len(dst) > 0 {
+						observer.apply(t, decodeChanges(t, dst))
+					}
+				}
+			}()
+
+			finals := make([]world, workers)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					mine := world{}
+					var segs [][]byte
+					for i := range rounds {
+						tok := NewToken()
+						var n int
+						segs, n = p.Join(tok, segs[:0])
+						b := concat(t, segs, n)
+						// Decoding every welcome strictly would be most of the
+						// test's time; the model test does that.
+						if i%8 == 0 {
+							decodeChanges(t, b)
+						} else if !json.Valid(b) {
+							t.Errorf("welcome is not JSON: %s", b)
+							return
+						}
+						if !bytes.HasSuffix(b, []byte(`,{"type":"metadata","token":"`+tok+`"}]}`)) {
+							t.Errorf("welcome does not end with own metadata: %s", b)
+							return
+						}
+						mine[tok] = map[string]string{}
+						v := fmt.Sprintf(`"w%d-%d"`, w, i)
+						if err := p.SetProperties(tok, []byte(`{"name":`+v+`,"x":1}`)); err != nil {
+							t.Error(err)
+							return
+						}
+						mine[tok]["name"] = v
+						mine[tok]["x"] = "1"
+						if err := p.SetProperties(tok, []byte(`{"x":null}`)); err != nil {
+							t.Error(err)
+							return
+						}
+						delete(mine[tok], "x")
+						if i%3 != 0 {
+							p.Leave(tok)
+							delete(mine, tok)
+						}
+					}
+					finals[w] = mine
+				}()
+			}
+			wg.Wait()
+			stop.Store(true)
+			<-flusherDone
+			if out := p.Flush(nil); len(out) > 0 {
+				observer.apply(t, decodeChanges(t, out))
+			}
+
+			truth := world{}
+			for _, f := range finals {
+				for tok, props := range f {
+					truth[tok] = props
+				}
+			}
+			if !observer.equal(truth) {
+				t.Fatalf("observer has %d users, truth %d:\n%v\n%v", len(observer), len(truth), observer, truth)
+			}
+			if p.Len() != len(truth) {
+				t.Fatalf("Len = %d, want %d", p.Len(), len(truth))
+			}
+			tok := NewToken()
+			truth[tok] = map[string]string{}
+			checkWelcome(t, join(t, p, tok), truth, tok)
+		})
+	}
+}
