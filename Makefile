@@ -16,6 +16,8 @@ run: build
 # The whole suite: formatting, vet, race-checked unit and end-to-end tests
 # (fuzz seed corpora included: plain `go test` runs them).
 test: fmt-check vet
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+		echo "web: no Chromium found, the browser tests skip (apt-get install chromium)"
 	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
 
 test-short: fmt-check vet

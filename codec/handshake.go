@@ -32,17 +32,32 @@ func RequestLine(head []byte) (method, target []byte) {
 	return method, target
 }
 
-// WantsUpgrade tells a WebSocket handshake (any request naming an Upgrade
-// header) from a plain HTTP request, such as a browser asking for the demo
-// page. A malformed handshake still counts, so it gets the precise 400/426.
+// WantsUpgrade tells a WebSocket handshake from a plain HTTP request, such
+// as a browser asking for the demo page. Any request naming one of the
+// handshake's own headers (Upgrade, Sec-WebSocket-Key or -Version) counts,
+// so a malformed handshake gets the precise 400/426 rather than a 404.
 func WantsUpgrade(head []byte) bool {
 	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
 		name, _, ok := bytes.Cut(line, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Upgrade")) {
+		if !ok {
+			continue
+		}
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Upgrade")) ||
+			bytes.EqualFold(name, []byte("Sec-WebSocket-Key")) ||
+			bytes.EqualFold(name, []byte("Sec-WebSocket-Version")) {
 			return true
 		}
 	}
 	return false
+}
+
+// ValidRequestLine reports whether head starts with "METHOD TARGET HTTP/1.x".
+func ValidRequestLine(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	parts := bytes.Split(line, []byte(" "))
+	return len(parts) == 3 && len(parts[0]) > 0 && len(parts[1]) > 0 &&
+		bytes.HasPrefix(parts[2], []byte("HTTP/1.")) && len(parts[2]) == len("HTTP/1.1")
 }
 
 // Upgrader answers WebSocket handshakes with gobwas/ws on request heads that

@@ -30,6 +30,11 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		return 0, false
 	}
 	head := in[:end]
+	if !codec.ValidRequestLine(head) {
+		l.stats.BadHandshakes.Add(1)
+		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusBadRequest, "malformed HTTP request line"))
+		return 0, false
+	}
 	if !codec.WantsUpgrade(head) {
 		l.stats.PlainHTTP.Add(1)
 		l.writeRaw(c, l.plainHTTP(head))

@@ -52,10 +52,12 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		consumed += n
 		l.onFrame(c, ev)
 	}
-	if c.state == stateClosing {
-		consumed = -1 // nothing more will be read from it
+	switch {
+	case c.state == stateClosing:
+		_, _ = gc.Discard(-1) // nothing more will be read from it
+	case consumed > 0:
+		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
 	}
-	_, _ = gc.Discard(consumed)
 	l.flushAll()
 	return gnet.None
 }

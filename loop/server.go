@@ -79,6 +79,7 @@ func Start(cfg Config) (*Server, error) {
 			gnet.WithNumEventLoop(cfg.Loops),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithReusePort(false),
+			gnet.WithReuseAddr(true), // restart at once on the port of a server that just stopped
 			gnet.WithTicker(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
