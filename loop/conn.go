@@ -31,7 +31,8 @@ type conn struct {
 	lastSeen   int64 // unix nanos of the last inbound bytes, for the idle timeout
 	welcome    int   // welcome size: the outbound limit allows it on top of MaxOutbound
 
-	rd codec.Reader
+	rd     codec.Reader
+	unread int // inbound bytes left in gnet's buffer, already counted in BytesIn
 
 	// Staged output: a chain through loop.items (1-based; 0 = nothing
 	// staged), written with one writev at the end of the wake-up.

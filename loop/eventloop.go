@@ -192,7 +192,6 @@ func (l *eventLoop) closeWith(c *conn, code ws.StatusCode, reason string) {
 	}
 	var b [128]byte
 	l.stage(c, codec.AppendClose(b[:0], code, reason))
-	l.stats.countClose(code)
 	l.linger(c)
 }
 
@@ -272,6 +271,7 @@ func (l *eventLoop) run(j *job) {
 		for _, c := range l.conns {
 			switch c.state {
 			case stateOpen:
+				l.stats.ShutdownClose.Add(1)
 				l.closeWith(c, ws.StatusGoingAway, "server shutting down")
 			case stateHandshake:
 				l.closeNow(c)
@@ -294,7 +294,9 @@ func (l *eventLoop) sweep() {
 	}
 	hsDeadline := l.now - int64(cfg.HandshakeTimeout)
 	idleDeadline := l.now - int64(cfg.IdleTimeout)
+	queued := 0
 	for _, c := range l.conns {
+		queued += c.gc.OutboundBuffered()
 		switch c.state {
 		case stateHandshake:
 			if c.born < hsDeadline {
@@ -317,6 +319,7 @@ func (l *eventLoop) sweep() {
 			}
 		}
 	}
+	l.stats.OutboundQueued.Store(uint64(queued))
 }
 
 // shutdown is posted by Server.Shutdown.

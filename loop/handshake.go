@@ -51,7 +51,7 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		return 0, false
 	}
 	if l.srv.draining.Load() {
-		l.stats.Full.Add(1)
+		l.stats.DrainRefused.Add(1)
 		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
 		return 0, false
 	}

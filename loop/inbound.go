@@ -19,10 +19,12 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	l.tick()
 	c.lastSeen = l.now
 	in, _ := gc.Peek(-1)
-	l.stats.BytesIn.Add(uint64(len(in)))
+	l.stats.BytesIn.Add(uint64(len(in) - c.unread)) // what was left unread last time is counted already
+	c.unread = len(in)
 
 	if c.state == stateClosing {
 		_, _ = gc.Discard(-1) // lingering: only the peer's hang-up matters
+		c.unread = 0
 		return gnet.None
 	}
 	consumed := 0
@@ -30,6 +32,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		n, ok := l.handshake(c, in)
 		if !ok {
 			_, _ = gc.Discard(-1)
+			c.unread = 0
 			l.linger(c)
 			l.flushAll()
 			return gnet.None
@@ -43,6 +46,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		n, ev, err := c.rd.Next(in[consumed:])
 		if err != nil {
 			ce := err.(*codec.CloseError)
+			l.stats.countClose(ce.Code)
 			l.closeWith(c, ce.Code, ce.Reason)
 			break
 		}
@@ -55,8 +59,10 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	switch {
 	case c.state == stateClosing:
 		_, _ = gc.Discard(-1) // nothing more will be read from it
+		c.unread = 0
 	case consumed > 0:
 		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
+		c.unread -= consumed
 	}
 	l.flushAll()
 	return gnet.None
@@ -90,7 +96,6 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 		return
 	}
 	if p.ToServer {
-		l.stats.PacketsChanges.Add(1)
 		if err := l.srv.presence.SetProperties(c.token, p.Data); err != nil {
 			code, text := codec.CodeBadProperties, err.Error()
 			var se *state.Error
@@ -100,6 +105,7 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 			l.refuse(c, code, text)
 			return
 		}
+		l.stats.PacketsChanges.Add(1) // applied; a refused one counts as invalid
 		l.srv.changed()
 		return
 	}
@@ -109,7 +115,7 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 
 // refuse drops a packet and tells its sender why.
 func (l *eventLoop) refuse(c *conn, code, message string) {
-	l.stats.PacketsInvalid.Add(1)
+	l.stats.countInvalid(code)
 	var b [256]byte
 	body := codec.AppendError(b[:0], code, message)
 	var h [16]byte

@@ -124,7 +124,7 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Stats adds up every loop's counters.
 func (s *Server) Stats() Snapshot {
-	out := Snapshot{ProtocolClose: map[int]uint64{}}
+	out := Snapshot{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}
 	for _, l := range *s.loops.Load() {
 		l.stats.addTo(&out)
 	}
@@ -220,8 +220,11 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l := c.loop
-	if c.state == stateOpen {
+	switch c.state {
+	case stateOpen:
 		l.stats.PeerGone.Add(1)
+	case stateHandshake:
+		l.stats.HandshakeAborted.Add(1)
 	}
 	l.retire(c)
 	c.state = stateClosed
@@ -280,6 +283,7 @@ func (s *Server) flush() {
 		return
 	}
 	s.flushes.Add(1)
+	s.flushEntry.Add(uint64(countEntries(body)))
 	f.b = codec.AppendFrameHeader(f.b, ws.OpText, len(body))
 	f.b = append(f.b, body...)
 	s.broadcast(f, nil)
