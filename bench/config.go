@@ -29,6 +29,7 @@ type Config struct {
 	SourceIPs       int
 	Progress        bool
 	Name            string // label in reports; the scenario by default
+	CPUProfile      string
 }
 
 var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn"}
@@ -103,6 +104,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Plot, "plot", "", "draw deliveries/s and latency over time to this PNG")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
 	fs.StringVar(&c.Name, "name", "", "label for the report")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")
 	return fs
 }
 

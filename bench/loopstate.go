@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
@@ -63,6 +64,10 @@ type loopState struct {
 	cur     *client
 	first   bool
 	sawMeta int
+	rec     []int32 // ops of the batch being scanned: id<<2 | kind
+	recOK   bool    // the batch holds only opens and closes
+	batches [4]cachedBatch
+	nextBat int
 
 	// sending
 	senders   []int32
@@ -146,13 +151,22 @@ func (r *runner) OnText(c *wsclient.Conn, msg []byte) {
 		cl.conn = c
 	}
 	sp := &ls.sp
-	if err := codec.ParseServerPacket(msg, sp); err != nil {
-		r.fail("client %d: message is not a JSON object: %.80q", c.ID, msg)
-		return
+	quick := quickServerPacket(msg, sp)
+	if !quick {
+		if err := codec.ParseServerPacket(msg, sp); err != nil {
+			r.fail("client %d: message is not a JSON object: %.80q", c.ID, msg)
+			return
+		}
 	}
 	if string(sp.From) == "server" {
 		switch string(sp.Type) {
 		case "changes":
+			if quick && !validChanges(sp.Data) {
+				if err := codec.ParseServerPacket(msg, sp); err != nil {
+					r.fail("client %d: message is not a JSON object: %.80q", c.ID, msg)
+					return
+				}
+			}
 			ls.changes(cl, sp.Data, len(msg))
 		case "error":
 			r.fail("client %d: server sent an error: %s", c.ID, sp.Data)
@@ -166,6 +180,14 @@ func (r *runner) OnText(c *wsclient.Conn, msg []byte) {
 		return
 	}
 	if string(sp.Type) == "b" {
+		if quick {
+			if _, _, _, ok := parseBenchData(sp.Data); !ok {
+				if codec.ParseServerPacket(msg, sp) != nil {
+					r.fail("client %d: message is not a JSON object: %.80q", c.ID, msg)
+					return
+				}
+			}
+		}
 		ls.delivery(cl, sp)
 		return
 	}
@@ -180,9 +202,17 @@ func (ls *loopState) changes(cl *client, data []byte, size int) {
 	if ls.first {
 		ls.mine = append(ls.mine, cl.idx)
 	}
-	if err := scanChanges(data, ls); err != nil {
-		r.fail("client %d: %v: %.80q", cl.idx, err, data)
-		return
+	if !ls.first && ls.applyCached(cl, data) {
+		// The same batch went to every client: applied from the cache.
+	} else {
+		ls.rec, ls.recOK = ls.rec[:0], !ls.first
+		if err := scanChanges(data, ls); err != nil {
+			r.fail("client %d: %v: %.80q", cl.idx, err, data)
+			return
+		}
+		if ls.recOK {
+			ls.cacheBatch(data)
+		}
 	}
 	now := r.now()
 	if ls.first {
@@ -222,14 +252,19 @@ func (ls *loopState) entry(kind entryKind, token, props []byte) {
 	}
 	switch kind {
 	case kindOpen:
-		if cl.view.set(ls.cache.id(token)) {
+		id := ls.cache.id(token)
+		ls.rec = append(ls.rec, id<<2|int32(kindOpen))
+		if cl.view.set(id) {
 			cl.viewN++
 		}
 	case kindClose:
-		if cl.view.clear(ls.cache.id(token)) {
+		id := ls.cache.id(token)
+		ls.rec = append(ls.rec, id<<2|int32(kindClose))
+		if cl.view.clear(id) {
 			cl.viewN--
 		}
 	case kindMetadata:
+		ls.recOK = false
 		ls.sawMeta++
 		if !ls.first {
 			r.fail("client %d: metadata entry outside the welcome", cl.idx)
@@ -243,10 +278,49 @@ func (ls *loopState) entry(kind entryKind, token, props []byte) {
 		r.tokOf[cl.idx].Store(id)
 		r.tokens.setOwner(id, cl.idx)
 	case kindProperties:
+		ls.recOK = false
 		if r.traffic == trafficPresence && props != nil {
 			ls.presenceSeen(cl, token, props)
 		}
 	default:
 		r.fail("client %d: changes entry of unknown type", cl.idx)
 	}
+}
+
+// cachedBatch is a changes batch already scanned on this loop. The server
+// sends one batch to every client, so after the first client the rest are
+// a byte comparison and a loop over ids instead of a JSON scan and a token
+// lookup per entry.
+type cachedBatch struct {
+	data []byte
+	ops  []int32
+}
+
+func (ls *loopState) applyCached(cl *client, data []byte) bool {
+	for i := range ls.batches {
+		b := &ls.batches[i]
+		if len(b.data) != len(data) || !bytes.Equal(b.data, data) {
+			continue
+		}
+		for _, op := range b.ops {
+			id := op >> 2
+			if entryKind(op&3) == kindOpen {
+				if cl.view.set(id) {
+					cl.viewN++
+				}
+			} else if cl.view.clear(id) {
+				cl.viewN--
+			}
+		}
+		ls.ctr.Entries += int64(len(b.ops))
+		return true
+	}
+	return false
+}
+
+func (ls *loopState) cacheBatch(data []byte) {
+	b := &ls.batches[ls.nextBat]
+	ls.nextBat = (ls.nextBat + 1) % len(ls.batches)
+	b.data = append(b.data[:0], data...)
+	b.ops = append(b.ops[:0], ls.rec...)
 }

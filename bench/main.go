@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 )
@@ -63,6 +64,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
 		return 1
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	res, code, err := RunScenario(cfg)
 	if err != nil {

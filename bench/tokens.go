@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
@@ -9,41 +8,13 @@ import (
 // Tokens are interned to dense int32 ids on first sight, by whichever loop
 // sees them first (a client can hear of a token in a batch before the
 // token's owner has read its own welcome). Views are bitsets over these ids.
-
-// tokKey is a token as 128 bits: the hex decoded when it is 32 lowercase hex
-// characters (the protocol's form), else two seeded hashes of its bytes.
-type tokKey [2]uint64
-
-var keySeed1, keySeed2 = maphash.MakeSeed(), maphash.MakeSeed()
-
-func keyOf(tok []byte) tokKey {
-	if len(tok) == 32 {
-		var k tokKey
-		ok := true
-		for i := 0; i < 32 && ok; i++ {
-			c := tok[i]
-			var v uint64
-			switch {
-			case c >= '0' && c <= '9':
-				v = uint64(c - '0')
-			case c >= 'a' && c <= 'f':
-				v = uint64(c-'a') + 10
-			default:
-				ok = false
-			}
-			k[i/16] = k[i/16]<<4 | v
-		}
-		if ok {
-			return k
-		}
-	}
-	return tokKey{maphash.Bytes(keySeed1, tok), maphash.Bytes(keySeed2, tok) ^ 1<<63}
-}
+// Maps are keyed by the token's text: a lookup with string(bytes) does not
+// allocate, and hashing 32 bytes is cheaper than decoding the hex.
 
 // tokenTable is the process-wide interning table.
 type tokenTable struct {
 	mu   sync.Mutex
-	ids  map[tokKey]int32
+	ids  map[string]int32
 	toks []string // by id
 
 	// owner[id] is the bench client holding token id, -1 if none (yet) or a
@@ -52,22 +23,22 @@ type tokenTable struct {
 }
 
 func newTokenTable(maxIDs int) *tokenTable {
-	t := &tokenTable{ids: make(map[tokKey]int32, maxIDs), owner: make([]atomic.Int32, maxIDs)}
+	t := &tokenTable{ids: make(map[string]int32, maxIDs), owner: make([]atomic.Int32, maxIDs)}
 	for i := range t.owner {
 		t.owner[i].Store(-1)
 	}
 	return t
 }
 
-func (t *tokenTable) intern(k tokKey, tok []byte) (int32, string) {
+func (t *tokenTable) intern(tok []byte) (int32, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if id, ok := t.ids[k]; ok {
+	if id, ok := t.ids[string(tok)]; ok {
 		return id, t.toks[id]
 	}
 	id := int32(len(t.toks))
 	s := string(tok)
-	t.ids[k] = id
+	t.ids[s] = id
 	t.toks = append(t.toks, s)
 	return id, s
 }
@@ -95,21 +66,20 @@ func (t *tokenTable) setOwner(id, client int32) {
 // tokenCache is one loop's lock-free front of the table.
 type tokenCache struct {
 	t    *tokenTable
-	ids  map[tokKey]int32
+	ids  map[string]int32
 	toks [][]byte // by id, nil until asked
 }
 
 func newTokenCache(t *tokenTable) *tokenCache {
-	return &tokenCache{t: t, ids: make(map[tokKey]int32)}
+	return &tokenCache{t: t, ids: make(map[string]int32)}
 }
 
 func (c *tokenCache) id(tok []byte) int32 {
-	k := keyOf(tok)
-	if id, ok := c.ids[k]; ok {
+	if id, ok := c.ids[string(tok)]; ok {
 		return id
 	}
-	id, s := c.t.intern(k, tok)
-	c.ids[k] = id
+	id, s := c.t.intern(tok)
+	c.ids[s] = id
 	c.remember(id, s)
 	return id
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	json "github.com/goccy/go-json"
+
+	"hangoutd/codec"
 )
 
 func TestPairState(t *testing.T) {
@@ -143,15 +146,7 @@ func TestBenchDataRoundTrip(t *testing.T) {
 	}
 }
 
-func TestTokenKeys(t *testing.T) {
-	a := keyOf([]byte("0123456789abcdef0123456789abcdef"))
-	if a != (tokKey{0x0123456789abcdef, 0x0123456789abcdef}) {
-		t.Fatalf("%x", a)
-	}
-	// Not hex, or another length: hashed, and still distinct.
-	if keyOf([]byte("0123456789ABCDEF0123456789ABCDEF")) == a || keyOf([]byte("x")) == keyOf([]byte("y")) {
-		t.Fatal("keys collide")
-	}
+func TestTokenInterning(t *testing.T) {
 	tab := newTokenTable(4)
 	c1, c2 := newTokenCache(tab), newTokenCache(tab)
 	id1 := c1.id([]byte("aa"))
@@ -226,4 +221,74 @@ func TestProcReadsThisProcess(t *testing.T) {
 	if selfCPU() <= 0 {
 		t.Fatal("no CPU time for the test itself")
 	}
+}
+
+func TestQuickServerPacketAgreesWithCodec(t *testing.T) {
+	for _, msg := range []string{
+		`{"from":"server","type":"changes","data":[{"type":"open","token":"ab"}]}`,
+		`{"from":"0123","type":"b","data":{"t":1,"s":2,"c":3}}`,
+		`{"from":"0123","type":"b","data":null}`,
+	} {
+		var q, full codec.ServerPacket
+		if !quickServerPacket([]byte(msg), &q) {
+			t.Fatalf("%s: not recognised", msg)
+		}
+		if err := codec.ParseServerPacket([]byte(msg), &full); err != nil {
+			t.Fatal(err)
+		}
+		if string(q.From) != string(full.From) || string(q.Type) != string(full.Type) || string(q.Data) != string(full.Data) {
+			t.Fatalf("%s: quick %q %q %q, codec %q %q %q", msg, q.From, q.Type, q.Data, full.From, full.Type, full.Data)
+		}
+	}
+	for _, msg := range []string{
+		`{"type":"changes","from":"server","data":[]}`,
+		`{"from":"a\"b","type":"b","data":1}`,
+		`{"from":"ab","type":"chat","data":1}`,
+		`{"from":"server","type":"changes","data":[]} `,
+	} {
+		var q codec.ServerPacket
+		if quickServerPacket([]byte(msg), &q) {
+			t.Errorf("%s: taken by the quick path", msg)
+		}
+	}
+}
+
+func TestFastEntryMatchesScanEntry(t *testing.T) {
+	in := `[{"type":"open","token":"aa"},{"type":"close","token":"bb"},{"type":"open","token":"c\"c"},{"type":"open","token":"dd","x":1}]`
+	var got collector
+	if err := scanChanges([]byte(in), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := collector{{"open", "aa", ""}, {"close", "bb", ""}, {"open", `c\"c`, ""}, {"open", "dd", ""}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%+v", got)
+	}
+}
+
+func BenchmarkWelcomeScan(b *testing.B) {
+	// A 19,000-user welcome into one client's view, as a loop does it.
+	var sb strings.Builder
+	sb.WriteString("[")
+	for i := 0; i < 19000; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"type":"open","token":"%032x"}`, i*7919+1)
+	}
+	sb.WriteString("]")
+	data := []byte(sb.String())
+	tab := newTokenTable(40000)
+	r := &runner{tokens: tab, clients: make([]client, 1)}
+	ls := &loopState{r: r, cache: newTokenCache(tab)}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cl := &r.clients[0]
+		cl.view = cl.view[:0]
+		ls.cur = cl
+		if err := scanChanges(data, ls); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*19000), "ns/entry")
 }
