@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"time"
 )
@@ -23,9 +24,10 @@ type Config struct {
 	MaxProperties    int
 	MaxKeyBytes      int
 	MaxPropertyBytes int
-	RateLimit        int      // packets per second per connection; 0 = none
-	AllowedOrigins   []string // empty = any
-	Demo             bool     // serve the web demo on GET /
+	RateLimit        int            // packets per second per connection; 0 = none
+	AllowedOrigins   []string       // empty = any
+	TrustProxy       []netip.Prefix // peers whose X-Forwarded-For names the client (logs only)
+	Demo             bool           // serve the web demo on GET /
 	Logger           *slog.Logger
 }
 

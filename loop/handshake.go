@@ -19,20 +19,20 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 	if end < 0 {
 		if len(in) > codec.MaxRequestHead {
 			l.stats.BadHandshakes.Add(1)
-			l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
+			l.refuseHandshake(c, in, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
 			return 0, false
 		}
 		return 0, true
 	}
 	if end > codec.MaxRequestHead {
 		l.stats.BadHandshakes.Add(1)
-		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
+		l.refuseHandshake(c, in, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
 		return 0, false
 	}
 	head := in[:end]
 	if !codec.ValidRequestLine(head) {
 		l.stats.BadHandshakes.Add(1)
-		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusBadRequest, "malformed HTTP request line"))
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusBadRequest, "malformed HTTP request line"))
 		return 0, false
 	}
 	if !codec.WantsUpgrade(head) {
@@ -47,17 +47,17 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		} else {
 			l.stats.BadHandshakes.Add(1)
 		}
-		l.writeRaw(c, resp)
+		l.refuseHandshake(c, head, resp)
 		return 0, false
 	}
 	if l.srv.draining.Load() {
 		l.stats.DrainRefused.Add(1)
-		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
 		return 0, false
 	}
 	if !l.srv.admit() {
 		l.stats.Full.Add(1)
-		l.writeRaw(c, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
 		return 0, false
 	}
 	l.welcome(c, resp)
