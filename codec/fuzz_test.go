@@ -372,7 +372,11 @@ func FuzzUpgrade(f *testing.F) {
 		_ = RequestEnd(h)
 		_ = WantsUpgrade(h)
 		_, _ = RequestLine(h)
+		validLine := ValidRequestLine(h)
 		resp, err := u.Upgrade(h)
+		if err == nil && !validLine {
+			t.Fatalf("%q: upgraded, but ValidRequestLine says the request line is bad", h)
+		}
 		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 ")) {
 			t.Fatalf("%q: response %q", h, resp)
 		}

@@ -244,6 +244,30 @@ func TestRequestLine(t *testing.T) {
 	}
 }
 
+func TestValidRequestLine(t *testing.T) {
+	cases := map[string]bool{
+		string(validHead()):          true,
+		"GET / HTTP/1.1\r\n\r\n":     true,
+		"POST /x HTTP/1.0\r\n\r\n":   true,
+		"GET / HTTP/1.1":             true,
+		"GET / HTTP/2.0\r\n\r\n":     false,
+		"GET / HTTP/1.10\r\n\r\n":    false,
+		"GET /  HTTP/1.1\r\n\r\n":    false,
+		"GET  / HTTP/1.1\r\n\r\n":    false,
+		" / HTTP/1.1\r\n\r\n":        false,
+		"GET / HTTP/1.1 x\r\n\r\n":   false,
+		"GET /\r\n\r\n":              false,
+		"hello\r\n\r\n":              false,
+		"":                           false,
+		"\r\nGET / HTTP/1.1\r\n\r\n": false,
+	}
+	for h, want := range cases {
+		if got := ValidRequestLine([]byte(h)); got != want {
+			t.Errorf("ValidRequestLine(%q) = %v", h, got)
+		}
+	}
+}
+
 func TestAppendHTTPError(t *testing.T) {
 	cases := []struct {
 		status int
