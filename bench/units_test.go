@@ -292,3 +292,22 @@ func BenchmarkWelcomeScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*19000), "ns/entry")
 }
+
+func TestTokenCacheTableGrows(t *testing.T) {
+	tab := newTokenTable(10)
+	c := newTokenCache(tab)
+	ids := map[string]int32{}
+	for i := 0; i < 5000; i++ {
+		tok := fmt.Sprintf("%032x", i*104729)
+		ids[tok] = c.id([]byte(tok))
+	}
+	other := newTokenCache(tab)
+	for tok, id := range ids {
+		if c.id([]byte(tok)) != id || other.id([]byte(tok)) != id || string(c.token(id)) != tok {
+			t.Fatalf("%s: id changed", tok)
+		}
+	}
+	if len(tab.toks) != 5000 {
+		t.Fatalf("%d interned", len(tab.toks))
+	}
+}
