@@ -154,31 +154,36 @@ func TestE2EIdleTimeout(t *testing.T) {
 
 // A client that does not read is closed with 1008 once what waits for it
 // passes the outbound limit; the sender and another receiver are not slowed
-// down or cut: they get everything.
+// down or cut: they get everything. The slow client starts reading as soon
+// as a watcher hears that it left (a server may cut a closed client that
+// still does not read after a grace period).
 func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxOutbound = 256 << 10 })
 	slow := dialRawSmallBuffer(t, srv.Addr())
 	slow.upgrade()
+	w := connect(t, srv, "W")
 	tx := connect(t, srv, "TX")
 	rx := connect(t, srv, "RX")
-	tx.waitKnows(slow.token, tx.token, rx.token)
+	w.waitKnows(slow.token, w.token, tx.token, rx.token)
+	tx.waitKnows(slow.token, w.token, tx.token, rx.token)
 
 	const count = 400 // 400 x 32 KiB = 12.5 MiB, far over every buffer on the way
 	chunk := strings.Repeat("x", 32<<10)
-	for i := range count {
-		tx.send(fmt.Sprintf(`{"to":["%s","%s"],"type":"flood","data":["%d","%s"]}`, slow.token, rx.token, i, chunk))
-	}
-	for i := range count {
-		p := rx.nextOther()
-		want := fmt.Sprintf(`["%d","%s"]`, i, chunk)
-		if p.Type != "flood" || string(p.Data) != want {
-			t.Fatalf("RX: packet %d is %.80s", i, p)
+	flood := make(chan error, 1)
+	go func() {
+		for i := range count {
+			msg := fmt.Sprintf(`{"to":["%s","%s"],"type":"flood","data":["%d","%s"]}`, slow.token, rx.token, i, chunk)
+			if err := writeText(tx, msg); err != nil {
+				flood <- fmt.Errorf("TX write %d: %v", i, err)
+				return
+			}
 		}
-	}
-	// The slow client is gone (everyone hears its close) ...
-	rx.waitFor("the slow client's close is announced", func() bool { return !rx.known[slow.token] })
-	tx.barrier()
-	// ... and what it finally reads ends with a close frame 1008.
+		flood <- nil
+	}()
+
+	// The slow client is gone for everyone ...
+	w.waitFor("the slow client's close is announced", func() bool { return !w.known[slow.token] })
+	// ... and what it reads now ends with a close frame 1008.
 	got := 0
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -205,6 +210,20 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	}
 	slow.expectEOF()
 	t.Logf("slow client read %d of %d relays before its close 1008", got, count)
+
+	// The others were not cut: RX gets every packet in order, TX is fine.
+	if err := <-flood; err != nil {
+		t.Fatal(err)
+	}
+	for i := range count {
+		p := rx.nextOther()
+		want := fmt.Sprintf(`["%d","%s"]`, i, chunk)
+		if p.Type != "flood" || string(p.Data) != want {
+			t.Fatalf("RX: packet %d is %.80s", i, p)
+		}
+	}
+	tx.barrier()
+	w.expectQuiet("the watcher was sent nothing of the flood")
 }
 
 // Shutdown sends every client a close 1001 and stops listening.

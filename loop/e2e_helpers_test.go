@@ -61,7 +61,7 @@ func startServer(t testing.TB, edit func(*loop.Config)) *testServer {
 	cfg.HandshakeTimeout = 5 * time.Second
 	cfg.Demo = false
 	lw := &logWriter{t: t}
-	cfg.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if edit != nil {
 		edit(&cfg)
 	}

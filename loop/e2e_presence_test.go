@@ -201,3 +201,23 @@ func TestE2ETokensUniqueAndRandom(t *testing.T) {
 		}
 	}
 }
+
+// A flush interval of 0 sends every change at once; the rules hold the same.
+func TestE2EFlushIntervalZero(t *testing.T) {
+	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 0 })
+	a := connect(t, srv, "A")
+	b := connect(t, srv, "B")
+	a.waitKnows(a.token, b.token)
+	b.setProps(`{"n":1}`)
+	b.setProps(`{"n":2,"m":true}`)
+	b.setProps(`{"m":null}`)
+	a.waitProp(b.token, "n", `2`)
+	a.waitFor("B.m is deleted", func() bool { return a.prop(b.token, "m") == "" })
+	c := connect(t, srv, "C")
+	if c.prop(b.token, "n") != "2" || c.prop(b.token, "m") != "" {
+		t.Errorf("C's welcome holds B's properties %v, want {n:2}", c.props[b.token])
+	}
+	b.close()
+	a.waitKnows(a.token, c.token)
+	c.waitKnows(a.token, c.token)
+}

@@ -125,6 +125,9 @@ func TestE2ERelayDataPassthrough(t *testing.T) {
 	// A type with escapes and unicode keeps its meaning.
 	a.send(`{"to":"` + b.token + `","type":"ch\u0061t ☺","data":1}`)
 	b.expectRelay(a.token, "chat ☺", `1`)
+	// Whitespace around the packet object is still one JSON object.
+	a.send(" \n\t{\"to\":\"" + b.token + "\",\"type\":\"ws\",\"data\":1}\r\n ")
+	b.expectRelay(a.token, "ws", `1`)
 	// Missing data relays "data":null; explicit null too.
 	a.send(`{"to":"` + b.token + `","type":"nodata"}`)
 	b.expectRelay(a.token, "nodata", `null`)
@@ -188,4 +191,20 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// Targets are JSON strings: an escaped spelling names the same target.
+func TestE2ERelayEscapedTargets(t *testing.T) {
+	srv := startServer(t, nil)
+	a, b, c := trio(t, srv)
+	esc := `\u00` + fmt.Sprintf("%x", b.token[0]) + b.token[1:] // first character escaped
+	a.send(`{"to":["` + esc + `"],"type":"esc","data":1}`)
+	b.expectRelay(a.token, "esc", `1`)
+	a.send(`{"to":"\u002a","type":"esc","data":2}`) // "*"
+	for _, x := range []*wsClient{a, b, c} {
+		x.expectRelay(a.token, "esc", `2`)
+	}
+	a.send(`{"to":"\u0073erver","type":"changes","data":{"via":"escaped"}}`) // "server"
+	c.waitProp(a.token, "via", `"escaped"`)
+	a.barrier()
 }
