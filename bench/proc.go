@@ -23,8 +23,9 @@ type procStat struct {
 	FDs int     // open descriptors (-1 when unreadable)
 }
 
-// readProc reads /proc/PID/stat and counts /proc/PID/fd.
-func readProc(pid int) (procStat, error) {
+// readProc reads /proc/PID/stat and, with fds, counts /proc/PID/fd
+// (which costs a directory read of every descriptor: only when asked).
+func readProc(pid int, fds bool) (procStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return procStat{}, err
@@ -43,8 +44,12 @@ func readProc(pid int) (procStat, error) {
 	st, _ := strconv.ParseInt(string(f[12]), 10, 64)
 	rss, _ := strconv.ParseInt(string(f[21]), 10, 64)
 	s := procStat{CPU: float64(ut+st) / clockTicks, RSS: rss * int64(os.Getpagesize()), FDs: -1}
-	if ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd"); err == nil {
-		s.FDs = len(ents)
+	if fds {
+		if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd"); err == nil {
+			names, _ := f.Readdirnames(-1)
+			f.Close()
+			s.FDs = len(names)
+		}
 	}
 	return s, nil
 }
@@ -67,14 +72,17 @@ type procMark struct {
 	SelfRS int64
 }
 
-func (r *runner) mark() procMark {
+func (r *runner) mark() procMark { return r.markFDs(false) }
+
+// markFDs is mark, counting the server's descriptors too.
+func (r *runner) markFDs(fds bool) procMark {
 	m := procMark{At: time.Now(), Self: selfCPU()}
 	if r.cfg.PID > 0 {
-		if s, err := readProc(r.cfg.PID); err == nil {
+		if s, err := readProc(r.cfg.PID, fds); err == nil {
 			m.Server, m.OK = s, true
 		}
 	}
-	if s, err := readProc(os.Getpid()); err == nil {
+	if s, err := readProc(os.Getpid(), false); err == nil {
 		m.SelfRS = s.RSS
 	}
 	return m

@@ -255,7 +255,7 @@ func (r *runner) runChurn() {
 		return
 	}
 	r.convergeAt.Store(0)
-	base := r.mark()
+	base := r.markFDs(true)
 	r.onLoops(func(ls *loopState) { ls.welcome.Reset() })
 	start := time.Now()
 	end := start.Add(r.cfg.Duration)
@@ -311,7 +311,7 @@ func (r *runner) runChurn() {
 	// The server's descriptors and memory back where they were with N.
 	var after procMark
 	r.waitFor(time.Now().Add(10*time.Second), func() bool {
-		after = r.mark()
+		after = r.markFDs(true)
 		return after.OK && after.Server.FDs <= base.Server.FDs
 	})
 	res.add("server_fds_before", float64(base.Server.FDs), "")

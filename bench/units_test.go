@@ -211,7 +211,7 @@ func TestNewestEarlier(t *testing.T) {
 }
 
 func TestProcReadsThisProcess(t *testing.T) {
-	s, err := readProc(os.Getpid())
+	s, err := readProc(os.Getpid(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

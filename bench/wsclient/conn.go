@@ -118,7 +118,14 @@ func (c *Conn) handle(events uint32) {
 func (c *Conn) readable() {
 	l := c.loop
 	for i := 0; i < 4; i++ {
-		n, err := unix.Read(c.fd, l.buf)
+		buf := l.buf
+		direct := len(c.in) > 0 && cap(c.in)-len(c.in) >= 16<<10
+		if direct {
+			// The rest of a big message: read straight into its buffer
+			// instead of copying from the loop's.
+			buf = c.in[len(c.in):cap(c.in)]
+		}
+		n, err := unix.Read(c.fd, buf)
 		if err == unix.EAGAIN {
 			return
 		}
@@ -141,13 +148,20 @@ func (c *Conn) readable() {
 			}
 			return
 		}
-		c.consume(l.buf[:n])
-		if c.state == stateClosed || n < len(l.buf) {
+		if direct {
+			c.in = c.in[:len(c.in)+n]
+			c.consume(nil)
+		} else {
+			c.consume(l.buf[:n])
+		}
+		if c.state == stateClosed || n < len(buf) {
 			return
 		}
 	}
 }
 
+// consume parses what has arrived: data appended to c.in when c.in holds
+// a partial frame (data is nil when the read went into c.in directly).
 func (c *Conn) consume(data []byte) {
 	h := c.loop.e.cfg.Handler
 	if len(c.in) > 0 {
@@ -229,6 +243,36 @@ func (c *Conn) keep(data []byte, off int) {
 		c.in = c.in[:copy(c.in, rest)]
 	default:
 		c.in = append(c.in[:0], rest...)
+	}
+	// Room for the whole frame, so the rest can be read in place.
+	if need := frameSize(c.in); need > cap(c.in) && need <= c.loop.e.cfg.MaxMessage+14 {
+		c.in = append(make([]byte, 0, need), c.in...)
+	}
+}
+
+// frameSize is the size of the unmasked frame starting b, or 0 when its
+// header is not all here.
+func frameSize(b []byte) int {
+	if len(b) < 2 {
+		return 0
+	}
+	switch n := int(b[1] & 0x7f); n {
+	case 126:
+		if len(b) < 4 {
+			return 0
+		}
+		return 4 + int(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return 0
+		}
+		l := binary.BigEndian.Uint64(b[2:])
+		if l > 1<<40 {
+			return 0
+		}
+		return 10 + int(l)
+	default:
+		return 2 + n
 	}
 }
 
