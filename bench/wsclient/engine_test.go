@@ -32,8 +32,12 @@ func (r *recorder) OnText(c *Conn, msg []byte) {
 		c.Close()
 	}
 }
-func (r *recorder) OnPing(c *Conn)            { r.mu.Lock(); r.pings++; r.mu.Unlock() }
-func (r *recorder) OnDown(c *Conn, err error) { r.mu.Lock(); r.downs = append(r.downs, err); r.mu.Unlock() }
+func (r *recorder) OnPing(c *Conn) { r.mu.Lock(); r.pings++; r.mu.Unlock() }
+func (r *recorder) OnDown(c *Conn, err error) {
+	r.mu.Lock()
+	r.downs = append(r.downs, err)
+	r.mu.Unlock()
+}
 
 func (r *recorder) wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
