@@ -54,9 +54,10 @@ func TestMain(m *testing.M) {
 }
 
 // e2eEnv is the test process's environment without any HANGOUTD_ variable,
-// plus extra.
+// plus extra. The admin listener is off (HANGOUTD_ADMIN empty): its default
+// is a fixed port that another process may hold.
 func e2eEnv(extra ...string) []string {
-	var env []string
+	env := []string{"HANGOUTD_ADMIN="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "HANGOUTD_") {
 			env = append(env, kv)
