@@ -85,7 +85,21 @@ func (l *Loop) dial(t *Target, id int) {
 		unix.Close(fd)
 		c.state = stateClosed
 		l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
+		return
 	}
+	// On loopback the connection is usually up by now: send the upgrade
+	// request at once rather than after this loop's next wait, which can
+	// be long when the loop is busy (the server's handshake timer runs).
+	if _, err := unix.Getpeername(fd); err == nil {
+		c.connected()
+	}
+}
+
+// connected sends the upgrade request.
+func (c *Conn) connected() {
+	c.state = stateHandshaking
+	c.out = codec.AppendClientRequest(c.out, c.target.HostPort, c.target.Path, c.key)
+	c.writeOut()
 }
 
 func (c *Conn) handle(events uint32) {
@@ -100,9 +114,7 @@ func (c *Conn) handle(events uint32) {
 			c.fail(&DialError{Err: err})
 			return
 		}
-		c.state = stateHandshaking
-		c.out = codec.AppendClientRequest(c.out, c.target.HostPort, c.target.Path, c.key)
-		c.writeOut()
+		c.connected()
 		return
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
