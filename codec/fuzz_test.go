@@ -122,6 +122,14 @@ func FuzzValidJSON(f *testing.F) {
 		if got != want {
 			t.Fatalf("validJSON(%q) = %v, encoding/json.Valid = %v", b, got, want)
 		}
+		// The member walker ParsePacket uses validates the same way.
+		f := newFields(b)
+		for f.next() {
+		}
+		trimmed := bytes.TrimLeft(b, " \t\r\n")
+		if isObject := want && trimmed[0] == '{'; f.bad == isObject {
+			t.Fatalf("fields over %q: bad %v, encoding/json says object %v", b, f.bad, isObject)
+		}
 		if got && !gojson.Valid(b) {
 			var v any
 			if json.Unmarshal(b, &v) == nil {

@@ -120,12 +120,20 @@ func skipArray(b []byte, i, depth int) int {
 // and whether it holds escapes (so its raw bytes differ from its value).
 func skipString(b []byte, i int) (end int, escaped bool) {
 	for i++; i < len(b); i++ {
+		// Most bytes are plain: skip them with one table load each, the
+		// hottest loop of ParsePacket (tokens are 32 of them).
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, escaped
 		case c < 0x20:
 			return -1, escaped
-		case c == '\\':
+		default: // '\\'
 			escaped = true
 			i++
 			if i >= len(b) {
@@ -145,6 +153,16 @@ func skipString(b []byte, i int) (end int, escaped bool) {
 	}
 	return -1, escaped
 }
+
+// plainStringByte marks the bytes that stand for themselves inside a JSON
+// string: all but controls, the quote and the backslash. Bytes of 0x80 and
+// up are plain, as for encoding/json (UTF-8 is the Reader's to check).
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
@@ -187,6 +205,87 @@ func skipNumber(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// fields walks the members of a message that must be exactly one JSON
+// object, validating as it goes, so a packet is scanned once: next returns
+// false at the end, with bad set if the message turned out not to be one
+// valid object (the caller then drops whatever it collected). Every member
+// is visited, duplicates included, so a caller keeping the last value agrees
+// with encoding/json.
+type fields struct {
+	msg        []byte
+	i          int
+	key, value []byte // key unescaped; value raw, valid JSON
+	bad        bool
+	state      uint8 // fieldsFirst, fieldsMore, fieldsEnd
+}
+
+const (
+	fieldsFirst = iota // just after '{': a key or '}'
+	fieldsMore         // just after ',': a key
+	fieldsEnd          // just after the closing '}': only space may follow
+)
+
+func newFields(msg []byte) fields {
+	i := skipSpace(msg, 0)
+	if i >= len(msg) || msg[i] != '{' {
+		return fields{msg: msg, bad: true, state: fieldsEnd}
+	}
+	return fields{msg: msg, i: i + 1}
+}
+
+func (f *fields) next() bool {
+	if f.bad {
+		return false
+	}
+	msg := f.msg
+	i := skipSpace(msg, f.i)
+	if f.state == fieldsEnd {
+		f.bad = i != len(msg)
+		return false
+	}
+	if f.state == fieldsFirst && i < len(msg) && msg[i] == '}' {
+		f.i, f.state = i+1, fieldsEnd
+		return f.next()
+	}
+	if i >= len(msg) || msg[i] != '"' {
+		f.bad = true
+		return false
+	}
+	keyEnd, escaped := skipString(msg, i)
+	if keyEnd < 0 {
+		f.bad = true
+		return false
+	}
+	f.key = msg[i+1 : keyEnd-1]
+	if escaped {
+		f.key = unescape(msg[i:keyEnd])
+	}
+	i = skipSpace(msg, keyEnd)
+	if i >= len(msg) || msg[i] != ':' {
+		f.bad = true
+		return false
+	}
+	i = skipSpace(msg, i+1)
+	end := skipValueDepth(msg, i, 1) // depth 1: inside the outer object
+	if end < 0 {
+		f.bad = true
+		return false
+	}
+	f.value = msg[i:end]
+	i = skipSpace(msg, end)
+	switch {
+	case i < len(msg) && msg[i] == ',':
+		f.state = fieldsMore
+	case i < len(msg) && msg[i] == '}':
+		f.state = fieldsEnd
+	default:
+		f.bad = true
+		return false
+	}
+	f.i = i + 1
+	return true
 }
 
 // validJSON reports whether b is exactly one JSON value with optional

@@ -45,6 +45,34 @@ func TestValidJSONDepth(t *testing.T) {
 	}
 }
 
+// TestFieldsWalk checks the validating member walker on the same cases and
+// on the depth limit.
+func TestFieldsWalk(t *testing.T) {
+	cases := append([]string{
+		`{"a":1,"b":[2],"a":{"c":"d"}}`, `{"a":1}x`, `{"a":1,}`, `{"a" 1}`, `{"a":}`, `{"a":1 "b":2}`,
+		`{"\u0061":1}`, `{"a":1}}`, ` {} `, `{}{}`, `{"a":[}`, `{"a":"\x"}`,
+		`{"a":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
+		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
+	}, jsonCases...)
+	for _, s := range cases {
+		f := newFields([]byte(s))
+		var keys []string
+		for f.next() {
+			keys = append(keys, string(f.key)+"="+string(f.value))
+		}
+		isObject := json.Valid([]byte(s)) && strings.TrimLeft(s, " \t\r\n")[0] == '{'
+		if f.bad == isObject {
+			t.Errorf("fields over %.60q: bad %v, encoding/json says object %v", s, f.bad, isObject)
+		}
+		if s == `{"a":1,"b":[2],"a":{"c":"d"}}` && strings.Join(keys, " ") != `a=1 b=[2] a={"c":"d"}` {
+			t.Errorf("members %q", keys)
+		}
+		if s == `{"\u0061":1}` && strings.Join(keys, " ") != `a=1` {
+			t.Errorf("escaped key: members %q", keys)
+		}
+	}
+}
+
 func TestSkipStringEscaped(t *testing.T) {
 	cases := []struct {
 		in      string

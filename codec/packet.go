@@ -55,12 +55,9 @@ func (p *Packet) IsChanges() bool { return typeIs(p.Type, "changes") }
 // means p is a relay (ToAll or Targets) or, with ToServer, a changes packet.
 func ParsePacket(msg []byte, p *Packet) *PacketError {
 	p.Type, p.Data, p.ToServer, p.ToAll, p.Targets = nil, nil, false, false, p.Targets[:0]
-	i := skipSpace(msg, 0)
-	if i >= len(msg) || msg[i] != '{' || !validJSON(msg) {
-		return errNotObject
-	}
 	var to []byte
-	for f := (fields{msg: msg, i: i + 1}); f.next(); {
+	f := newFields(msg)
+	for f.next() {
 		switch string(f.key) {
 		case "to":
 			to = f.value
@@ -69,6 +66,10 @@ func ParsePacket(msg []byte, p *Packet) *PacketError {
 		case "data":
 			p.Data = f.value
 		}
+	}
+	if f.bad {
+		p.Type, p.Data = nil, nil
+		return errNotObject
 	}
 	if to == nil {
 		return errNoTo
@@ -171,20 +172,20 @@ type ServerPacket struct{ From, Type, Data []byte }
 // ParseServerPacket parses a server packet without allocating.
 func ParseServerPacket(msg []byte, p *ServerPacket) error {
 	*p = ServerPacket{}
-	i := skipSpace(msg, 0)
-	if i >= len(msg) || msg[i] != '{' || !validJSON(msg) {
-		return errNotObject
-	}
-	for f := (fields{msg: msg, i: i + 1}); f.next(); {
-		v := f.value
+	f := newFields(msg)
+	for f.next() {
 		switch string(f.key) {
 		case "from":
-			p.From = unquoted(v)
+			p.From = unquoted(f.value)
 		case "type":
-			p.Type = unquoted(v)
+			p.Type = unquoted(f.value)
 		case "data":
-			p.Data = v
+			p.Data = f.value
 		}
+	}
+	if f.bad {
+		*p = ServerPacket{}
+		return errNotObject
 	}
 	return nil
 }
@@ -196,37 +197,6 @@ func unquoted(v []byte) []byte {
 		return nil
 	}
 	return v[1 : len(v)-1]
-}
-
-// fields walks the members of a JSON object already known to be valid,
-// from just after its '{'. Duplicate keys are all visited, so a caller
-// that keeps the last value agrees with encoding/json.
-type fields struct {
-	msg        []byte
-	i          int
-	key, value []byte // key unescaped; value raw
-}
-
-func (f *fields) next() bool {
-	msg := f.msg
-	i := skipSpace(msg, f.i)
-	if i >= len(msg) || msg[i] != '"' {
-		return false
-	}
-	keyEnd, escaped := skipString(msg, i)
-	f.key = msg[i+1 : keyEnd-1]
-	if escaped {
-		f.key = unescape(msg[i:keyEnd])
-	}
-	i = skipSpace(msg, skipSpace(msg, keyEnd)+1) // past ':'
-	end := skipValue(msg, i)
-	f.value = msg[i:end]
-	i = skipSpace(msg, end)
-	if msg[i] == ',' {
-		i++
-	}
-	f.i = i
-	return true
 }
 
 // AppendRelay appends {"from":FROM,"type":TYPE,"data":DATA}: typ and data
