@@ -141,7 +141,21 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	var p Packet
 	bad := []byte(`{"to":[],"type":"t"}`)
 	out = decodeRelayEncode(t, r, &p, in, frame, out) // Targets grows once
+	frags := cat(cfrag(false, ws.OpText, `{"to":"*",`), cframe(ws.OpPing, ""), cfrag(true, 0, `"type":"t"}`))
+	fragIn := make([]byte, len(frags))
+	readFrags := func() {
+		copy(fragIn, frags)
+		for off := 0; off < len(fragIn); {
+			n, _, err := r.Next(fragIn[off:])
+			if err != nil || n == 0 {
+				t.Fatal(n, err)
+			}
+			off += n
+		}
+	}
+	readFrags() // the fragment buffer is made once
 	checks := map[string]func(){
+		"fragmented message":  readFrags,
 		"decode relay encode": func() { out = decodeRelayEncode(t, r, &p, in, frame, out) },
 		"error packet":        func() { out = AppendError(out[:0], CodeBadPacket, errToEmpty.Message) },
 		"close frame":         func() { out = AppendClose(out[:0], ws.StatusPolicyViolation, "slow consumer") },

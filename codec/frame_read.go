@@ -10,6 +10,10 @@ import (
 // DefaultMaxMessage is the message size limit when Reader.MaxMessage is 0.
 const DefaultMaxMessage = 64 << 10
 
+// keepFragBuffer is the largest fragment buffer a Reader keeps between
+// messages.
+const keepFragBuffer = 4 << 10
+
 // CloseError says the peer broke the WebSocket protocol: answer with a close
 // frame carrying Code, then close the connection.
 type CloseError struct {
@@ -72,7 +76,15 @@ type Reader struct {
 // A non-nil error is always a *CloseError.
 func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
 	if !r.fragmenting && r.frag != nil {
-		r.frag = nil // the joined message was handed out by the previous call
+		// The joined message was handed out by the previous call. A small
+		// buffer is kept for the next fragmented message, so a client that
+		// fragments everything costs no allocation per message; a big one
+		// is let go, so one large message does not stay with the conn.
+		if cap(r.frag) > keepFragBuffer {
+			r.frag = nil
+		} else {
+			r.frag = r.frag[:0]
+		}
 	}
 	if len(in) < 2 {
 		return 0, ev, nil
@@ -121,11 +133,11 @@ func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
 	if herr != nil {
 		return 0, ev, errBadLength
 	}
-	max := r.MaxMessage
-	if max <= 0 {
-		max = DefaultMaxMessage
+	limit := r.MaxMessage
+	if limit <= 0 {
+		limit = DefaultMaxMessage
 	}
-	if op.IsData() && h.Length > int64(max-len(r.frag)) {
+	if op.IsData() && h.Length > int64(limit-len(r.frag)) {
 		return 0, ev, errTooBig
 	}
 	total := hlen + int(h.Length)
@@ -141,7 +153,10 @@ func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
 	case ws.OpText:
 		if !fin {
 			r.fragmenting = true
-			r.frag = append(make([]byte, 0, 2*len(payload)+512), payload...)
+			if r.frag == nil {
+				r.frag = make([]byte, 0, min(max(2*len(payload), 512), limit))
+			}
+			r.frag = append(r.frag, payload...)
 			return total, ev, nil
 		}
 		if !utf8.Valid(payload) {

@@ -261,3 +261,23 @@ func TestReaderPayloadInPlace(t *testing.T) {
 		t.Fatalf("joined payload depends on the input: %q", ev.Payload)
 	}
 }
+
+// TestReaderFragBuffer checks what the Reader keeps between fragmented
+// messages: a small buffer for reuse, nothing after a large message.
+func TestReaderFragBuffer(t *testing.T) {
+	r := &Reader{}
+	small := cat(cfrag(false, ws.OpText, "ab"), cfrag(true, 0, "cd"))
+	big := cat(cfrag(false, ws.OpText, strings.Repeat("x", 3000)), cfrag(true, 0, strings.Repeat("y", 3000)))
+	if res := feed(t, r, small, cframe(ws.OpText, "single")); res.Code != 0 || len(res.Events) != 3 {
+		t.Fatal(res)
+	}
+	if r.frag == nil || len(r.frag) != 0 {
+		t.Fatalf("small fragment buffer not kept for reuse: %v", r.frag)
+	}
+	if res := feed(t, r, big, cframe(ws.OpPing, "")); res.Code != 0 || res.Events[1].Payload != strings.Repeat("x", 3000)+strings.Repeat("y", 3000) {
+		t.Fatal(res.Code)
+	}
+	if r.frag != nil {
+		t.Fatalf("a %d-byte fragment buffer stays with the Reader", cap(r.frag))
+	}
+}
