@@ -120,14 +120,23 @@ func decodeRelayEncode(tb testing.TB, r *Reader, p *Packet, in, frame, out []byt
 	return AppendRelay(out, benchToken, p.Type, p.Data)
 }
 
+// BenchmarkUpgrade: a handshake may allocate (gobwas/ws makes the accept
+// key); it is once per connection.
 func BenchmarkUpgrade(b *testing.B) {
 	u := NewUpgrader([]string{"https://good.example"})
-	req := validHead("Origin: https://good.example")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := u.Upgrade(req); err != nil {
-			b.Fatal(err)
-		}
+	for name, req := range map[string][]byte{
+		"ok":      validHead("Origin: https://good.example"),
+		"refused": validHead("Origin: https://evil.example"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := u.Upgrade(req)
+				if (err == nil) != (name == "ok") || len(resp) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

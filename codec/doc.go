@@ -16,6 +16,8 @@
 // interface{}, so both allocate on every message. ParsePacket only needs the
 // byte ranges of "to", "type" and "data" plus a validity check, which a
 // scanner does in one pass with no allocation. The scanner is fuzzed against
-// encoding/json and go-json (fuzz_test.go). go-json still decodes properties
-// (package state) and whatever needs real values.
+// encoding/json (fuzz_test.go); go-json's Valid cannot serve as the oracle,
+// since it accepts `tru` or `[]]` and refuses `1e700`. go-json still decodes
+// properties (package state) and whatever needs real values, always on
+// bytes this scanner has already found valid.
 package codec

@@ -272,6 +272,7 @@ func packetSeeds() [][]byte {
 		[]byte(` {"to" : "a" , "type":"t" , "data" : [ 1 ] } `),
 		[]byte(`[]`),
 		[]byte(`{"to":"a","type":"t"}x`),
+		[]byte(`{"to":["\ud800x","\ud83d\ude00","\uDFFF\uD800","\u0000"],"type":"\ud800"}`),
 	}
 	for _, s := range jsonCases {
 		seeds = append(seeds, []byte(s))
