@@ -113,6 +113,7 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 	if err != nil {
 		return nil, 1, err
 	}
+	defer r.close()
 	stop := r.sampler()
 	switch cfg.Scenario {
 	case "connect":
@@ -129,7 +130,30 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 		r.runChurn()
 	}
 	stop()
-	r.close()
+	r.shutting.Store(true)
 	res := r.finish()
 	return res, r.exitCode(), nil
+}
+
+// runConnectThenIdle runs connect and then idle on the same clients: the
+// standard set's two 19,000-client steps share one connection storm.
+func runConnectThenIdle(connect, idle *Config) ([]*Result, []int, error) {
+	r, err := newRunner(connect, connect.N)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.close()
+	stop := r.sampler()
+	r.runConnect()
+	stop()
+	res1, code1 := r.finish(), r.exitCode()
+	if code1 != 0 {
+		return []*Result{res1}, []int{code1}, nil
+	}
+	r.next(idle)
+	stop = r.sampler()
+	r.runIdle()
+	stop()
+	r.shutting.Store(true)
+	return []*Result{res1, r.finish()}, []int{code1, r.exitCode()}, nil
 }

@@ -94,6 +94,7 @@ type runner struct {
 	prev     counters
 	prevMark procMark
 	t0       time.Time
+	m0       procMark // before the first dial: the server's baseline
 }
 
 type trafficKind uint8
@@ -141,6 +142,7 @@ func newRunner(cfg *Config, maxClients int) (*runner, error) {
 	for _, l := range eng.Loops() {
 		r.loops = append(r.loops, newLoopState(r, l))
 	}
+	r.m0 = r.mark()
 	return r, nil
 }
 
@@ -218,6 +220,7 @@ func (r *runner) dial(count int, deadline time.Time) bool {
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 {
+			r.fail("dialing: only %d of %d connections dialed within %s (%d still without a welcome)", i, count, r.cfg.Timeout, len(r.sem))
 			return false
 		}
 		t := time.NewTimer(wait)
@@ -303,6 +306,19 @@ func (r *runner) upRemove(idx int32) bool {
 	r.upList = r.upList[:len(r.upList)-1]
 	r.upPos[idx] = -1
 	return true
+}
+
+// next starts a new result for another scenario on the same clients.
+func (r *runner) next(cfg *Config) {
+	r.failMu.Lock()
+	r.failures, r.failCount, r.warnings = nil, 0, nil
+	r.failMu.Unlock()
+	r.misbehaving.Store(false)
+	r.seriesMu.Lock()
+	r.series = nil
+	r.seriesMu.Unlock()
+	r.cfg = cfg
+	r.res = &Result{Name: cfg.Name, Scenario: cfg.Scenario, URL: cfg.URL, Params: cfg.params(), Started: time.Now().UTC()}
 }
 
 // finish fills in the result's failures and writes the outputs.

@@ -27,9 +27,11 @@ type step struct {
 // quick runs use a small scale); d is the measured window.
 func standardSet(scale float64, d time.Duration) []step {
 	n := func(x int) int { return max(2, int(float64(x)*scale)) }
+	// connect and idle share one server (pinging every second) and one
+	// connection storm: at 19,000 clients the storm is most of the time.
 	return []step{
-		{name: "connect-19000-settle", cfg: Config{Scenario: "connect", N: n(19000), Settle: true}},
-		{name: "idle-19000-ping1s", cfg: Config{Scenario: "idle", N: n(19000), Duration: d}, serverArgs: []string{"-ping-interval", "1s"}},
+		{name: "connect-19000-settle", cfg: Config{Scenario: "connect", N: n(19000), Settle: true}, serverArgs: []string{"-ping-interval", "1s"}},
+		{name: "idle-19000-ping1s", cfg: Config{Scenario: "idle", N: n(19000), Duration: max(d, 3*time.Second)}, serverArgs: []string{"-ping-interval", "1s"}},
 		{name: "broadcast-10000-closed", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Window: 1, Duration: d}},
 		{name: "broadcast-10000-20pps", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Rate: 20, Duration: d}},
 		{name: "unicast-10000-closed", cfg: Config{Scenario: "unicast", N: n(10000), Senders: n(10000), Window: 1, Duration: d, Settle: true}},
@@ -69,35 +71,42 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	now := time.Now().UTC()
 	rep := &Report{Date: now.Format(time.RFC3339), Commit: *commit, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Threshold: *threshold}
 	code := 0
+	var steps []step
 	for _, s := range standardSet(*scale, *dur) {
-		if *only != "" && !containsWord(*only, s.name) {
-			continue
+		if *only == "" || containsWord(*only, s.name) {
+			s.cfg.Name = s.name
+			s.cfg.Loops = *loops
+			s.cfg.DialConcurrency = 256
+			s.cfg.Warmup = time.Second
+			s.cfg.Grace = 5 * time.Second
+			s.cfg.Timeout = 5 * time.Minute
+			s.cfg.Window = max(s.cfg.Window, 1)
+			if s.cfg.Senders == 0 {
+				s.cfg.Senders = s.cfg.N
+			}
+			steps = append(steps, s)
 		}
-		cfg := s.cfg
-		cfg.Name = s.name
-		cfg.Loops = *loops
-		cfg.DialConcurrency = 256
-		cfg.Warmup = time.Second
-		cfg.Grace = 5 * time.Second
-		cfg.Timeout = 3 * time.Minute
-		if cfg.Window == 0 {
-			cfg.Window = 1
+	}
+	for i := 0; i < len(steps); i++ {
+		group := []*Config{&steps[i].cfg}
+		if steps[i].cfg.Scenario == "connect" && i+1 < len(steps) && steps[i+1].cfg.Scenario == "idle" && steps[i+1].cfg.N == steps[i].cfg.N {
+			group = append(group, &steps[i+1].cfg)
+			i++
 		}
-		if cfg.Senders == 0 {
-			cfg.Senders = cfg.N
+		for _, c := range group {
+			fmt.Fprintf(stderr, "bench standard: %s\n", c.Name)
 		}
-		fmt.Fprintf(stderr, "bench standard: %s\n", s.name)
-		res, c, err := runWithServer(*bin, s.serverArgs, &cfg, stderr)
+		results, codes, err := runWithServer(*bin, steps[i].serverArgs, group)
 		if err != nil {
-			fmt.Fprintf(stderr, "bench standard: %s: %v\n", s.name, err)
+			fmt.Fprintf(stderr, "bench standard: %s: %v\n", group[0].Name, err)
 			code = max(code, 1)
 			continue
 		}
-		res.WriteTable(stdout)
-		if c != 0 {
-			code = max(code, c)
+		for k, res := range results {
+			res.WriteTable(stdout)
+			code = max(code, codes[k])
+			rep.Results = append(rep.Results, res)
 		}
-		rep.Results = append(rep.Results, res)
 	}
 	base := now.Format("2006-01-02T150405Z") + "-" + *commit
 	prevValues := map[string]float64{}
@@ -144,18 +153,19 @@ func gitCommit() string {
 	return strings.TrimSpace(string(out))
 }
 
-// runWithServer starts bin on a free loopback port, runs cfg against it with
-// -pid set, and stops the server (SIGTERM, then SIGKILL after 10 s).
-func runWithServer(bin string, extra []string, cfg *Config, stderr io.Writer) (*Result, int, error) {
+// runWithServer starts bin on a free loopback port, runs the configs
+// against it with -pid set (a connect and an idle share their clients),
+// and stops the server (SIGTERM, then SIGKILL after 10 s).
+func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int, error) {
 	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.Discard
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, 1, err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, 1, err
+		return nil, nil, err
 	}
 	exited := make(chan error, 1)
 	addrc := make(chan string, 1)
@@ -190,14 +200,22 @@ func runWithServer(bin string, extra []string, cfg *Config, stderr io.Writer) (*
 	select {
 	case addr = <-addrc:
 	case err := <-exited:
-		return nil, 1, fmt.Errorf("server exited before listening: %v", err)
+		return nil, nil, fmt.Errorf("server exited before listening: %v", err)
 	case <-time.After(10 * time.Second):
 		stopServer()
-		return nil, 1, errors.New("server did not log msg=listening within 10 s")
+		return nil, nil, errors.New("server did not log msg=listening within 10 s")
 	}
-	cfg.URL = "ws://" + addr + "/"
-	cfg.PID = cmd.Process.Pid
-	res, code, err := RunScenario(cfg)
-	stopServer()
-	return res, code, err
+	defer stopServer()
+	for _, c := range cfgs {
+		c.URL = "ws://" + addr + "/"
+		c.PID = cmd.Process.Pid
+	}
+	if len(cfgs) == 2 {
+		return runConnectThenIdle(cfgs[0], cfgs[1])
+	}
+	res, code, err := RunScenario(cfgs[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return []*Result{res}, []int{code}, nil
 }

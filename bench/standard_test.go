@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"hangoutd/loop"
+)
+
+// TestMain lets this test binary act as the server process that `bench
+// standard` starts: with HANGOUTD_BENCH_TEST_SERVER=1 it runs loop.Start on
+// the -addr it is given, logs msg=listening like hangoutd, and stops on
+// SIGTERM.
+func TestMain(m *testing.M) {
+	if os.Getenv("HANGOUTD_BENCH_TEST_SERVER") != "1" {
+		os.Exit(m.Run())
+	}
+	fs := flag.NewFlagSet("server", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "")
+	ping := fs.Duration("ping-interval", 20*time.Second, "")
+	fs.Parse(os.Args[1:])
+	cfg := loop.DefaultConfig()
+	cfg.Addr, cfg.PingInterval, cfg.Demo = *addr, *ping, false
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := loop.Start(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "level=INFO msg=listening addr=%s\n", srv.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	os.Exit(0)
+}
+
+func TestStandardSetSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs seven scenarios against fresh server processes")
+	}
+	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
+	dir := t.TempDir()
+	args := []string{"standard", "-server-bin", os.Args[0], "-out", dir, "-scale", "0.005", "-duration", "500ms", "-commit", "test"}
+	code, out, errs := runCLI(args...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*-test.json"))
+	if len(files) != 1 {
+		t.Fatalf("result files %v", files)
+	}
+	rep, err := readReport(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"connect-19000-settle", "idle-19000-ping1s", "broadcast-10000-closed", "broadcast-10000-20pps",
+		"unicast-10000-closed", "presence-5000", "churn-10000-200ps"}
+	if len(rep.Results) != len(want) {
+		t.Fatalf("%d results", len(rep.Results))
+	}
+	for i, r := range rep.Results {
+		if r.Name != want[i] || !r.OK {
+			t.Fatalf("result %d: %s ok %v %q", i, r.Name, r.OK, r.Failures)
+		}
+		if _, ok := r.Get("server_cpu_s"); !ok && r.Scenario != "churn" {
+			t.Errorf("%s: no server CPU figure (was -pid passed?)", r.Name)
+		}
+	}
+	if v, _ := rep.Results[1].Get("pings_per_client_min"); v < 1 {
+		t.Errorf("idle on a 1 s ping interval: min pings %v", v)
+	}
+	md, err := os.ReadFile(strings.TrimSuffix(files[0], ".json") + ".md")
+	if err != nil || !strings.Contains(string(md), "## broadcast-10000-closed") {
+		t.Fatalf("markdown: %v\n%s", err, md)
+	}
+	// A second run compares with the first and names it.
+	time.Sleep(1100 * time.Millisecond) // result names carry the second
+	code, _, errs = runCLI(append(args[:len(args)-1], "test2", "-only", "presence-5000")...)
+	if code != 0 {
+		t.Fatalf("second run: exit %d %s", code, errs)
+	}
+	files2, _ := filepath.Glob(filepath.Join(dir, "*-test2.json"))
+	if len(files2) != 1 {
+		t.Fatal(files2)
+	}
+	rep2, _ := readReport(files2[0])
+	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") {
+		t.Fatalf("compared with %q; stderr %s", rep2.ComparedWith, errs)
+	}
+}
