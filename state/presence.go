@@ -9,6 +9,13 @@ import (
 // are not forced by the amount of change.
 const DefaultSnapshotEvery = 50 * time.Millisecond
 
+// MaxWelcomeSegments bounds the segments one Join appends. Linux writev
+// takes at most 1024 buffers (IOV_MAX) and gnet passes a Writev's buffers to
+// one writev call, so a welcome must stay well under that, with room for a
+// frame header. Join rebuilds the snapshot first when the welcome could
+// need more: that happens at most once per (MaxWelcomeSegments-3)/2 changes.
+const MaxWelcomeSegments = 512
+
 // Presence is the set of connected users with their properties, the changes
 // not yet flushed, and the snapshot welcomes are cut from. Safe for
 // concurrent use: everything is under mu (see the package comment for why
@@ -36,6 +43,8 @@ type Presence struct {
 
 	skips []span   // scratch of welcome
 	keys  []string // scratch of key sorting
+
+	maxSegs int // MaxWelcomeSegments; tests lower it
 }
 
 // user is one connected user (or one who left but is still listed in
@@ -73,6 +82,7 @@ func NewPresence(l Limits) *Presence {
 		lim:           l.withDefaults(),
 		byTok:         make(map[string]*user),
 		snapAt:        time.Now(),
+		maxSegs:       MaxWelcomeSegments,
 	}
 }
 
@@ -87,8 +97,9 @@ func NewPresence(l Limits) *Presence {
 // has some, and one metadata for the new user, last.
 //
 // The segments point into immutable buffers and stay valid forever; their
-// capacities equal their lengths. token must be new (NewToken); a token
-// already connected is not registered twice, it only gets a welcome.
+// capacities equal their lengths; there are at most MaxWelcomeSegments of
+// them. token must be new (NewToken); a token already connected is not
+// registered twice, it only gets a welcome.
 func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
 	open, tail := openEntry(token), metaTail(token)
 	p.mu.Lock()
@@ -99,6 +110,11 @@ func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
 		p.byTok[token] = u
 		p.markDirty(u)
 		p.record(u).joined = true
+	}
+	// Each user changed since the snapshot adds at most two segments (a
+	// skipped range splits the snapshot; fresh open and properties entries).
+	if 3+2*len(p.dirty) > p.maxSegs {
+		p.rebuild()
 	}
 	return p.welcome(segs, tail)
 }

@@ -23,19 +23,24 @@ func TestWelcomeAndFlushModel(t *testing.T) {
 		every  time.Duration
 		flushP float64 // chance of a flush after each step
 		seed   int64
+		segs   int // Presence.maxSegs, 0 for the default
 	}{
-		{"snapshot-every-flush", 0, 0.1, 1},
-		{"snapshot-on-size-only", time.Hour, 0.1, 2},
-		{"snapshot-on-clock", DefaultSnapshotEvery, 0.1, 3},
-		{"flush-every-step/snapshot-on-size-only", time.Hour, 1, 4},
-		{"flush-every-step/snapshot-every-flush", 0, 1, 5},
-		{"rare-flush/snapshot-on-size-only", time.Hour, 0.01, 6},
-		{"rare-flush/snapshot-every-flush", 0, 0.01, 7},
+		{"snapshot-every-flush", 0, 0.1, 1, 0},
+		{"snapshot-on-size-only", time.Hour, 0.1, 2, 0},
+		{"snapshot-on-clock", DefaultSnapshotEvery, 0.1, 3, 0},
+		{"flush-every-step/snapshot-on-size-only", time.Hour, 1, 4, 0},
+		{"flush-every-step/snapshot-every-flush", 0, 1, 5, 0},
+		{"rare-flush/snapshot-on-size-only", time.Hour, 0.01, 6, 0},
+		{"rare-flush/snapshot-every-flush", 0, 0.01, 7, 0},
+		{"rare-flush/snapshot-on-segments", time.Hour, 0.01, 8, 9},
 	}
 	for _, c := range cfgs {
 		t.Run(c.name, func(t *testing.T) {
 			m := newModel(t, c.seed)
 			m.p.SnapshotEvery = c.every
+			if c.segs > 0 {
+				m.p.maxSegs = c.segs
+			}
 			steps := 2500
 			if testing.Short() {
 				steps = 600
@@ -48,7 +53,7 @@ func TestWelcomeAndFlushModel(t *testing.T) {
 			}
 			m.flush()
 			m.checkOldWelcomes()
-			t.Logf("%d joins (%d refused changes), %d users at the end, %d snapshot rebuilds seen", m.joins, m.refused, len(m.truth), m.rebuilds)
+			t.Logf("%d joins (%d refused changes), %d users at the end, %d snapshot rebuilds", m.joins, m.refused, len(m.truth), m.rebuilds)
 		})
 	}
 }
@@ -123,8 +128,15 @@ func (m *model) join() {
 	m.conn = append(m.conn, tok)
 	m.joins++
 
+	at := m.p.snapAt
 	segs, n := m.p.Join(tok, m.scratch[:0])
 	m.scratch = segs
+	if !m.p.snapAt.Equal(at) {
+		m.rebuilds++
+	}
+	if len(segs) > m.p.maxSegs {
+		t.Fatalf("welcome in %d segments, more than %d", len(segs), m.p.maxSegs)
+	}
 	b := concat(t, segs, n)
 	m.welcomes = append(m.welcomes, savedWelcome{slices.Clone(segs), b})
 	es := decodeChanges(t, b)
@@ -243,10 +255,9 @@ func objectBytes(props map[string]string) int {
 
 func (m *model) flush() {
 	t := m.t
-	before := len(m.p.snap)
-	beforeAt := m.p.snapAt
+	at := m.p.snapAt
 	es := flushEntries(t, m.p)
-	if !m.p.snapAt.Equal(beforeAt) || len(m.p.snap) != before {
+	if !m.p.snapAt.Equal(at) {
 		m.rebuilds++
 	}
 	want := m.expectedFlush()
