@@ -28,8 +28,11 @@
 // Why a snapshot: a welcome holds the whole state, and encoding N users on
 // every join is O(N) per join, O(N²) for a crowd arriving. Each user keeps
 // its open and properties entries encoded; the snapshot concatenates them
-// into one buffer, rebuilt at most every SnapshotEvery (or when too much
-// changed). A welcome is then the snapshot's bytes minus the ranges of users
-// who changed since it was built, plus their fresh entries: O(changes since
-// the snapshot) under the lock, and no copy of the bulk at all.
+// into one buffer. A welcome is the snapshot's bytes minus the ranges of
+// users who changed since it was built, plus their fresh entries: O(changes
+// since the snapshot) under the lock, and no copy of the bulk at all.
+// Flush rebuilds the snapshot (an O(N) copy) at most every SnapshotEvery,
+// or sooner once more than 64+N/4 users changed; Join rebuilds it when the
+// welcome would need more than MaxWelcomeSegments buffers. Both bound the
+// rebuilds to one per Ω(N) time or Ω(min(N, MaxWelcomeSegments)) changes.
 package state

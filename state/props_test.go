@@ -104,16 +104,18 @@ func TestSetPropertiesDefaults(t *testing.T) {
 	}
 	sb.WriteString("}")
 	set(t, p, tokA, sb.String())
-	if err := p.SetProperties(tokA, []byte(`{"one more":1}`)); err == nil {
-		t.Fatal("65th key accepted")
+	refused := func(data, code string) {
+		t.Helper()
+		if e, ok := p.SetProperties(tokA, []byte(data)).(*Error); !ok || e.Code != code {
+			t.Fatalf("SetProperties(%.40s…) = %v, want %s", data, e, code)
+		}
 	}
-	if err := p.SetProperties(tokA, []byte(`{"`+strings.Repeat("k", 129)+`":null}`)); err == nil {
-		t.Fatal("129-byte key accepted")
-	}
+	refused(`{"one more":1}`, CodePropertiesLimit)
+	refused(`{"`+strings.Repeat("k", 129)+`":null}`, CodeBadProperties)
+	set(t, p, tokA, `{"`+strings.Repeat("k", 128)+`":null}`) // 128 bytes is a key
 	set(t, p, tokA, `{"`+strings.Repeat("k", 100)+`00":null}`)
-	if err := p.SetProperties(tokA, []byte(`{"big":"`+strings.Repeat("x", 16384)+`"}`)); err == nil {
-		t.Fatal("16 KiB value accepted")
-	}
+	set(t, p, tokA, `{"big":"`+strings.Repeat("x", 8000)+`"}`)
+	refused(`{"big":"`+strings.Repeat("x", 16384)+`"}`, CodePropertiesLimit)
 }
 
 // A refusal for a token that is not connected is not reported: the user is
@@ -148,4 +150,19 @@ func TestSegmentsAreCapped(t *testing.T) {
 			t.Fatalf("segment %d %q: cap %d > len %d", i, s, cap(s), len(s))
 		}
 	}
+}
+
+// Joining with a token already connected does not register it twice.
+func TestJoinTwice(t *testing.T) {
+	p := NewPresence(Limits{})
+	join(t, p, tokA)
+	set(t, p, tokA, `{"a":1}`)
+	got := join(t, p, tokA)
+	if want := []entry{open(tokA), props(tokA, "a", "1"), meta(tokA)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("second welcome: %+v", got)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("Len = %d", p.Len())
+	}
+	wantFlush(t, p, open(tokA), props(tokA, "a", "1"))
 }
