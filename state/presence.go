@@ -97,8 +97,8 @@ func NewPresence(l Limits) *Presence {
 // has some, and one metadata for the new user, last.
 //
 // The segments point into immutable buffers and stay valid forever; their
-// capacities equal their lengths; there are at most MaxWelcomeSegments of
-// them. token must be new (NewToken); a token already connected is not
+// capacities equal their lengths; Join appends at most MaxWelcomeSegments
+// of them. token must be new (NewToken); a token already connected is not
 // registered twice, it only gets a welcome.
 func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
 	open, tail := openEntry(token), metaTail(token)
