@@ -22,7 +22,7 @@ func TestE2EMaxConns503(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxConns = 2 })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	conn, resp, err := dialWS(t, srv.url("/"))
+	conn, resp, err := dialWS(srv.url("/"))
 	if err == nil {
 		conn.CloseNow()
 		t.Fatalf("third connection accepted with MaxConns=2")
@@ -45,7 +45,7 @@ func TestE2EMaxConns503(t *testing.T) {
 	// does not promise the slot is free at that instant, so retry briefly.
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		conn, resp, err := dialWS(t, srv.url("/"))
+		conn, resp, err := dialWS(srv.url("/"))
 		if err == nil {
 			conn.CloseNow()
 			break
@@ -63,7 +63,7 @@ func TestE2EOriginRefused403(t *testing.T) {
 		c.AllowedOrigins = []string{"https://good.example", "http://localhost:8080"}
 	})
 	for _, bad := range []string{"https://evil.example", "https://good.example.evil", "http://good.example", "null"} {
-		conn, resp, err := dialWS(t, srv.url("/"), withOrigin(bad))
+		conn, resp, err := dialWS(srv.url("/"), withOrigin(bad))
 		if err == nil {
 			conn.CloseNow()
 			t.Errorf("Origin %q accepted", bad)

@@ -13,7 +13,6 @@ package loop_test
 // happen, and say so.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -282,7 +281,7 @@ func withOrigin(origin string) dialOpt {
 }
 
 // dialWS opens a WebSocket connection without reading anything.
-func dialWS(t testing.TB, url string, opts ...dialOpt) (*websocket.Conn, *http.Response, error) {
+func dialWS(url string, opts ...dialOpt) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	o := &websocket.DialOptions{HTTPHeader: http.Header{}, CompressionMode: websocket.CompressionDisabled}
@@ -331,7 +330,7 @@ func (c *wsClient) dial(url string, opts ...dialOpt) (*http.Response, error) {
 	opts = append([]dialOpt{func(o *websocket.DialOptions) {
 		o.OnPingReceived = func(context.Context, []byte) bool { c.pings.Add(1); return true }
 	}}, opts...)
-	conn, resp, err := dialWS(c.t, url, opts...)
+	conn, resp, err := dialWS(url, opts...)
 	if err != nil {
 		return resp, err
 	}
@@ -774,10 +773,4 @@ func tokensOf(cs ...*wsClient) []string {
 		l = append(l, c.token)
 	}
 	return l
-}
-
-// firstLine returns the first line of b without its line end.
-func firstLine(b []byte) string {
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	return strings.TrimRight(string(line), "\r")
 }
