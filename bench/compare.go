@@ -119,10 +119,13 @@ func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Name, formatValue(f.Value), f.Unit, prev, f.Mark)
 		}
-		if len(r.Failures) > 0 {
+		if len(r.Failures)+len(r.Warnings) > 0 {
 			fmt.Fprintln(w)
 			for _, f := range r.Failures {
 				fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(f, "\n", " "))
+			}
+			for _, f := range r.Warnings {
+				fmt.Fprintf(w, "- warning: %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 		}
 		fmt.Fprintln(w)

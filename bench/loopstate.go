@@ -64,8 +64,8 @@ type loopState struct {
 	cur     *client
 	first   bool
 	sawMeta int
-	rec     []int32 // ops of the batch being scanned: id<<2 | kind
-	recOK   bool    // the batch holds only opens and closes
+	rec     []batchOp // what the batch being scanned did
+	recOK   bool      // the batch can be replayed for other clients (no metadata)
 	batches [4]cachedBatch
 	nextBat int
 
@@ -253,13 +253,13 @@ func (ls *loopState) entry(kind entryKind, token, props []byte) {
 	switch kind {
 	case kindOpen:
 		id := ls.cache.id(token)
-		ls.rec = append(ls.rec, id<<2|int32(kindOpen))
+		ls.rec = append(ls.rec, batchOp{id: id, kind: kindOpen})
 		if cl.view.set(id) {
 			cl.viewN++
 		}
 	case kindClose:
 		id := ls.cache.id(token)
-		ls.rec = append(ls.rec, id<<2|int32(kindClose))
+		ls.rec = append(ls.rec, batchOp{id: id, kind: kindClose})
 		if cl.view.clear(id) {
 			cl.viewN--
 		}
@@ -278,9 +278,12 @@ func (ls *loopState) entry(kind entryKind, token, props []byte) {
 		r.tokOf[cl.idx].Store(id)
 		r.tokens.setOwner(id, cl.idx)
 	case kindProperties:
-		ls.recOK = false
 		if r.traffic == trafficPresence && props != nil {
-			ls.presenceSeen(cl, token, props)
+			if u, ok, _ := propertyInt(props, "b"); ok {
+				id := ls.cache.id(token)
+				ls.rec = append(ls.rec, batchOp{id: id, kind: kindProperties, u: u})
+				ls.presenceSeen(cl, id, u)
+			}
 		}
 	default:
 		r.fail("client %d: changes entry of unknown type", cl.idx)
@@ -293,7 +296,14 @@ func (ls *loopState) entry(kind entryKind, token, props []byte) {
 // lookup per entry.
 type cachedBatch struct {
 	data []byte
-	ops  []int32
+	ops  []batchOp
+}
+
+// batchOp is one entry of a batch, as far as the bench acts on it.
+type batchOp struct {
+	id   int32
+	kind entryKind
+	u    int64 // presence update number (kindProperties)
 }
 
 func (ls *loopState) applyCached(cl *client, data []byte) bool {
@@ -303,13 +313,17 @@ func (ls *loopState) applyCached(cl *client, data []byte) bool {
 			continue
 		}
 		for _, op := range b.ops {
-			id := op >> 2
-			if entryKind(op&3) == kindOpen {
-				if cl.view.set(id) {
+			switch op.kind {
+			case kindOpen:
+				if cl.view.set(op.id) {
 					cl.viewN++
 				}
-			} else if cl.view.clear(id) {
-				cl.viewN--
+			case kindClose:
+				if cl.view.clear(op.id) {
+					cl.viewN--
+				}
+			case kindProperties:
+				ls.presenceSeen(cl, op.id, op.u)
 			}
 		}
 		ls.ctr.Entries += int64(len(b.ops))

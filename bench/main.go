@@ -9,6 +9,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 const usage = `usage: hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]
@@ -102,9 +104,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// raiseFileLimit lifts the soft open-file limit to the hard one: every
+// client is a descriptor.
+func raiseFileLimit() {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &l)
+	}
+}
+
 // RunScenario runs one scenario and returns its result and exit code
 // (0 ok, 1 bench error, 2 server misbehaved). err is for setup failures.
 func RunScenario(cfg *Config) (*Result, int, error) {
+	raiseFileLimit()
 	extra := 0
 	if cfg.Scenario == "churn" {
 		extra = int(cfg.Rate*cfg.Duration.Seconds()) + 16
@@ -138,6 +151,7 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 // runConnectThenIdle runs connect and then idle on the same clients: the
 // standard set's two 19,000-client steps share one connection storm.
 func runConnectThenIdle(connect, idle *Config) ([]*Result, []int, error) {
+	raiseFileLimit()
 	r, err := newRunner(connect, connect.N)
 	if err != nil {
 		return nil, nil, err

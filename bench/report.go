@@ -49,6 +49,7 @@ type Result struct {
 	OK           bool           `json:"ok"`
 	Failures     []string       `json:"failures,omitempty"`
 	FailureCount int            `json:"failure_count"`
+	Warnings     []string       `json:"warnings,omitempty"`
 }
 
 func (res *Result) add(name string, v float64, unit string) {
@@ -102,6 +103,9 @@ func (res *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t %s\t%s\n", f.Name, formatValue(f.Value), f.Unit, f.Mark)
 	}
 	tw.Flush()
+	for _, wn := range res.Warnings {
+		fmt.Fprintln(w, "warning:", wn)
+	}
 	if res.OK {
 		fmt.Fprintln(w, "result: ok")
 	} else {

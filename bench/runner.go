@@ -331,9 +331,7 @@ func (r *runner) finish() *Result {
 		res.Failures = append(res.Failures, "bench error: "+r.localErr.Error())
 		res.FailureCount++
 	}
-	for _, w := range r.warnings {
-		res.Failures = append(res.Failures, "warning: "+w)
-	}
+	res.Warnings = append(res.Warnings, r.warnings...)
 	r.failMu.Unlock()
 	res.OK = res.FailureCount == 0
 	r.seriesMu.Lock()

@@ -166,3 +166,18 @@ func logTable(t *testing.T, res *Result) {
 	res.WriteTable(&b)
 	t.Log("\n" + b.String())
 }
+
+// Connections spread over source addresses 127.0.0.1..3 work the same.
+func TestConnectFromSeveralSourceAddresses(t *testing.T) {
+	url := startServer(t, nil)
+	cfg := small("connect", url, 60)
+	cfg.Settle, cfg.SourceIPs = true, 3
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, res, code)
+	if fig(t, res, "clients") != 60 {
+		t.Fatal("not all up")
+	}
+}

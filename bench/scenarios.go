@@ -282,7 +282,11 @@ func (r *runner) runChurn() {
 	mEnd := r.mark()
 	res.add("leaves", float64(done), "")
 	res.add("joins", float64(done), "")
-	res.add("churn_per_s", float64(done)/mEnd.At.Sub(start).Seconds(), "1/s")
+	achieved := float64(done) / mEnd.At.Sub(start).Seconds()
+	res.add("churn_per_s", achieved, "1/s")
+	if achieved < 0.9*r.cfg.Rate {
+		r.warn("churn reached %.0f/s of the %.0f/s asked: joins waited for welcomes (at most %d at once)", achieved, r.cfg.Rate, r.cfg.DialConcurrency)
+	}
 	if r.broken() {
 		return
 	}

@@ -236,20 +236,16 @@ type ledgerEntry struct {
 	allAt  atomic.Int64
 }
 
-// presenceSeen handles a properties entry carrying a bench update.
-func (ls *loopState) presenceSeen(cl *client, token, props []byte) {
+// presenceSeen handles update u of token id arriving at cl.
+func (ls *loopState) presenceSeen(cl *client, id int32, u int64) {
 	r := ls.r
-	u, ok, _ := propertyInt(props, "b")
-	if !ok {
-		return
-	}
 	if u >= int64(len(r.ledger)) || r.ledger[u].sentAt.Load() == 0 {
 		ls.ctr.Corrupt++
 		r.fail("client %d: property update %d that was never sent", cl.idx, u)
 		return
 	}
 	e := &r.ledger[u]
-	if want := r.tokOf[e.client].Load(); ls.cache.id(token) != want {
+	if want := r.tokOf[e.client].Load(); id != want {
 		ls.ctr.Corrupt++
 		r.fail("client %d: update %d announced for the wrong token", cl.idx, u)
 		return
