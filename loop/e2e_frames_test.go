@@ -6,6 +6,7 @@ package loop_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
@@ -235,6 +236,26 @@ func TestE2ECloseCodes(t *testing.T) {
 				}
 			}
 			r.expectClose(tc.code)
+		})
+	}
+	// A header announcing an enormous payload is refused from the header
+	// alone (nothing more is sent). With the length's top bit set the frame
+	// is also malformed, so 1002 is as right as 1009 there.
+	for _, tc := range []struct {
+		name  string
+		n     uint64
+		codes []int
+	}{
+		{"declared 1 TiB", 1 << 40, []int{1009}},
+		{"declared length with top bit", 1<<63 | 10, []int{1002, 1009}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, srv.Addr())
+			r.upgrade()
+			h := []byte{0x81, 0x80 | 127}
+			h = binary.BigEndian.AppendUint64(h, tc.n)
+			r.mustWrite(append(h, 1, 2, 3, 4)) // the mask key, then no payload
+			r.expectCloseOneOf(tc.codes...)
 		})
 	}
 	// Exactly MaxMessage bytes is allowed, whole or in fragments.

@@ -205,3 +205,28 @@ func TestE2EPropertiesDefaultLimits(t *testing.T) {
 	checkRefused(t, a, b, &marker, `{"big2":"`+strings.Repeat("w", 2<<10)+`"}`, "properties_limit") // 17 KiB together
 	b.barrier()
 }
+
+// Property keys are JSON strings: an escaped spelling is the same key.
+func TestE2EPropertiesEscapedKeys(t *testing.T) {
+	srv := startServer(t, nil)
+	a := connect(t, srv, "A")
+	b := connect(t, srv, "B")
+	b.setProps(`{"\u006bey":1}`)
+	a.waitProp(b.token, "key", `1`)
+	b.setProps(`{"key":2}`)
+	a.waitProp(b.token, "key", `2`)
+	b.setProps(`{"k\u0065y":null,"m":1}`)
+	a.waitProp(b.token, "m", `1`)
+	if v := a.prop(b.token, "key"); v != "" {
+		t.Errorf("A sees B.key = %s after it was deleted", v)
+	}
+	// The server's own state, as a newcomer's welcome shows it, agrees, and
+	// holds no second spelling of the key.
+	c := connect(t, srv, "C")
+	if v := c.prop(b.token, "key"); v != "" {
+		t.Errorf("C's welcome holds B.key = %s after it was deleted: %s", v, c.welcome)
+	}
+	if strings.Contains(string(c.welcome.raw), `\u006bey`) || strings.Count(string(c.welcome.raw), `"m":`) != 1 {
+		t.Errorf("C's welcome spells B's keys oddly: %s", c.welcome)
+	}
+}

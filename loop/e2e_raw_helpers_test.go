@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -302,22 +303,29 @@ func (r *rawConn) nextControl(op byte) frame {
 // connection.
 func (r *rawConn) expectClose(code int) {
 	r.t.Helper()
+	r.expectCloseOneOf(code)
+}
+
+// expectCloseOneOf is expectClose where the contract allows more than one
+// code.
+func (r *rawConn) expectCloseOneOf(codes ...int) {
+	r.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		f, err := r.readFrame(time.Until(deadline))
 		if err != nil {
-			r.t.Fatalf("want a close frame with code %d, connection ended first: %v", code, err)
+			r.t.Fatalf("want a close frame with code %v, connection ended first: %v", codes, err)
 		}
 		if f.op != opClose {
 			continue
 		}
-		if got := f.closeCode(); got != code {
-			r.t.Errorf("close code = %d (reason %q), want %d", got, f.payload[min(2, len(f.payload)):], code)
+		if got := f.closeCode(); !slices.Contains(codes, got) {
+			r.t.Errorf("close code = %d (reason %q), want %v", got, f.payload[min(2, len(f.payload)):], codes)
 		}
 		if len(f.payload) > 2 && !utf8.Valid(f.payload[2:]) {
 			r.t.Errorf("close reason is not UTF-8: %q", f.payload[2:])
 		}
-		_ = r.write(closeFrame(code, ""))
+		_ = r.write(closeFrame(f.closeCode(), ""))
 		r.expectEOF()
 		return
 	}
@@ -390,5 +398,28 @@ func (r *rawConn) expectSelfRelay(typ, d string) {
 	p := r.nextPacket()
 	if p.From != r.token || p.Type != typ || !bytes.Equal(p.Data, []byte(d)) {
 		r.t.Fatalf("got %.300s\nwant relay from self type %q data %.200s", p, typ, d)
+	}
+}
+
+// nextControlOrText returns the next complete text message that is not a
+// changes batch, without parsing it (for payloads a JSON decoder refuses).
+func (r *rawConn) nextControlOrText() frame {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		f, err := r.readFrame(time.Until(deadline))
+		if err != nil {
+			r.t.Fatalf("waiting for a text message: %v", err)
+		}
+		if f.op != opText {
+			if f.op == opPing || f.op == opPong {
+				continue
+			}
+			r.t.Fatalf("waiting for a text message, got %v", f)
+		}
+		if bytes.HasPrefix(f.payload, []byte(`{"from":"server","type":"changes"`)) {
+			continue
+		}
+		return f
 	}
 }

@@ -113,6 +113,8 @@ func TestE2ERelayDataPassthrough(t *testing.T) {
 		`{}`,
 		`[[[[[[[[[[{"deep":[[[[[]]]]]}]]]]]]]]]]`,
 		`"` + strings.Repeat("long ", 8000) + `"`,
+		`"\ud800"`,                   // a lone surrogate escape is valid JSON text
+		`["x\ud83d","\udc00\ud800"]`, // and so are these
 	}
 	for i, d := range cases {
 		typ := fmt.Sprintf("t%d", i)
@@ -125,6 +127,9 @@ func TestE2ERelayDataPassthrough(t *testing.T) {
 	// A type with escapes and unicode keeps its meaning.
 	a.send(`{"to":"` + b.token + `","type":"ch\u0061t ☺","data":1}`)
 	b.expectRelay(a.token, "chat ☺", `1`)
+	// Escaped keys are the same keys.
+	a.send(`{"\u0074o":"` + b.token + `","typ\u0065":"keyesc","d\u0061ta":[7]}`)
+	b.expectRelay(a.token, "keyesc", `[7]`)
 	// Whitespace around the packet object is still one JSON object.
 	a.send(" \n\t{\"to\":\"" + b.token + "\",\"type\":\"ws\",\"data\":1}\r\n ")
 	b.expectRelay(a.token, "ws", `1`)
@@ -207,4 +212,28 @@ func TestE2ERelayEscapedTargets(t *testing.T) {
 	a.send(`{"to":"\u0073erver","type":"changes","data":{"via":"escaped"}}`) // "server"
 	c.waitProp(a.token, "via", `"escaped"`)
 	a.barrier()
+}
+
+// Deep nesting is valid JSON; a server may refuse it (RFC 8259 lets an
+// implementation limit depth) but must either relay it byte for byte or
+// answer with an error packet, and keep serving.
+func TestE2ERelayDeepNesting(t *testing.T) {
+	srv := startServer(t, nil)
+	r := dialRaw(t, srv.Addr())
+	r.upgrade()
+	for _, d := range []string{
+		strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
+		strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
+	} {
+		r.mustWrite(textFrame(r.selfPacket("deep", d)))
+		f := r.nextControlOrText()
+		if p, err := parsePacket(f.payload); err == nil && p.From == "server" && p.Type == "error" {
+			t.Logf("deep nesting of %d bytes refused with %s", len(d), p.ErrCode)
+		} else if !strings.Contains(string(f.payload), `"from":"`+r.token+`"`) ||
+			!strings.Contains(string(f.payload), d) || !strings.HasPrefix(string(f.payload), "{") {
+			t.Errorf("deep nesting of %d bytes: got %.200s", len(d), f.payload)
+		}
+		r.mustWrite(textFrame(r.selfPacket("after", `1`)))
+		r.expectSelfRelay("after", `1`)
+	}
 }
