@@ -1,0 +1,292 @@
+package main
+
+// Tests of the admin listener, the drain and the start-up errors, on the
+// binary built by TestMain (e2e_test.go), as an operator would run it.
+//
+// Ownership: each process belongs to the test that started it (e2eStart
+// kills it in cleanup); a client's reader goroutine owns its reads and
+// reports over channels.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+var adminRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
+
+// adminURL is the admin listener of a process started with -admin.
+func adminURL(t *testing.T, p *e2eProc) string {
+	t.Helper()
+	m := adminRE.FindStringSubmatch(p.log())
+	if m == nil {
+		t.Fatalf(`no 'msg="admin listening"' line before 'listening':\n%s`, p.log())
+	}
+	return "http://" + m[1]
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := http.Client{Timeout: e2eWait}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// waitStatus polls url until it answers status.
+func waitStatus(t *testing.T, url string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(e2eWait)
+	for {
+		code, _ := httpGet(t, url)
+		if code == status {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %d, still not %d after %v", url, code, status, e2eWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitBody polls url until its body holds want.
+func waitBody(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(e2eWait)
+	for {
+		_, body := httpGet(t, url)
+		if strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: no %q within %v", url, want, e2eWait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAdminBinaryEndpoints(t *testing.T) {
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	admin := adminURL(t, p)
+	e2eMustDial(t, p.addr)
+	// The welcome is counted just after it is written: wait for the count.
+	waitBody(t, admin+"/metrics", `hangoutd_connections_accepted_total{outcome="upgraded"} 1`+"\n")
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   []string
+	}{
+		{"/healthz", 200, []string{"ok"}},
+		{"/readyz", 200, []string{"ready"}},
+		{"/metrics", 200, []string{
+			"hangoutd_connections_open 1\n",
+			`hangoutd_connections_accepted_total{outcome="upgraded"} 1` + "\n",
+			"hangoutd_welcome_bytes_total ",
+			"hangoutd_draining 0\n",
+			"go_goroutines ", "process_open_fds ", "process_resident_memory_bytes ",
+		}},
+		{"/debug/pprof/", 200, []string{"goroutine", "heap", "profile"}},
+		{"/debug/pprof/goroutine?debug=1", 200, []string{"goroutine profile:"}},
+		{"/debug/pprof/cmdline", 200, []string{"-admin"}},
+		{"/nothing", 404, nil},
+	} {
+		code, body := httpGet(t, admin+tc.path)
+		if code != tc.status {
+			t.Errorf("GET %s: %d, want %d", tc.path, code, tc.status)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s: no %q in:\n%.2000s", tc.path, w, body)
+			}
+		}
+	}
+}
+
+// HANGOUTD_ADMIN sets the admin address too, and empty turns it off.
+func TestAdminBinaryEnv(t *testing.T) {
+	p := e2eStart(t, e2eEnv("HANGOUTD_ADMIN=127.0.0.1:0"), "-addr", "127.0.0.1:0")
+	if code, _ := httpGet(t, adminURL(t, p)+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	off := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0") // e2eEnv sets HANGOUTD_ADMIN=
+	if strings.Contains(off.log(), "admin listening") {
+		t.Errorf("admin listener started with HANGOUTD_ADMIN empty:\n%s", off.log())
+	}
+}
+
+// SIGTERM: /readyz turns 503 and new handshakes get 503 while connected
+// clients are still served for -drain-timeout; then they get 1001 and the
+// process exits 0.
+func TestAdminBinaryDrain(t *testing.T) {
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-drain-timeout", "4s")
+	admin := adminURL(t, p)
+	a := e2eMustDial(t, p.addr)
+	b := e2eMustDial(t, p.addr)
+	waitStatus(t, admin+"/readyz", 200)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, admin+"/readyz", 503)
+	if code, _ := httpGet(t, admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz while draining: %d, want 200", code)
+	}
+	_, resp, err := e2eDial(t, p.addr)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("handshake while draining: want 503, got %v (%v)", resp, err)
+	}
+	// The clients already here are still served.
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	msg := fmt.Sprintf(`{"to":[%q],"type":"still-here","data":1}`, b.token)
+	if err := a.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("write while draining: %v", err)
+	}
+	for {
+		_, data, err := b.conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading the relay while draining: %v", err)
+		}
+		var pk struct{ From, Type string }
+		if json.Unmarshal(data, &pk) == nil && pk.Type == "still-here" && pk.From == a.token {
+			break
+		}
+	}
+	for _, w := range []string{"hangoutd_draining 1\n", `hangoutd_connections_accepted_total{outcome="draining"} 1` + "\n", "hangoutd_connections_open 2\n"} {
+		waitBody(t, admin+"/metrics", w)
+	}
+	for _, c := range []*e2eClient{a, b} {
+		if code := c.closeStatus(t); code != websocket.StatusGoingAway {
+			t.Errorf("client %s: close %v, want 1001", c.token[:8], code)
+		}
+	}
+	if code := p.waitExit(e2eWait); code != 0 {
+		t.Errorf("exit code %d, want 0:\n%s", code, p.log())
+	}
+	if !strings.Contains(p.log(), "msg=draining") {
+		t.Errorf("no draining line in the log:\n%s", p.log())
+	}
+}
+
+// A second signal during the drain exits at once, without waiting for
+// -drain-timeout.
+func TestAdminBinarySecondSignal(t *testing.T) {
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-drain-timeout", "1h")
+	admin := adminURL(t, p)
+	e2eMustDial(t, p.addr)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, admin+"/readyz", 503) // the first signal was taken
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.waitExit(e2eWait); code == 0 {
+		t.Errorf("exit code 0 after a second signal, want non-zero")
+	}
+	if !strings.Contains(p.log(), "second signal") {
+		t.Errorf("no 'second signal' line:\n%s", p.log())
+	}
+}
+
+// Start-up errors exit non-zero with exactly one line that says what is wrong.
+func TestAdminBinaryStartupErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	busy := taken.Addr().String()
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		code int
+		want string // regexp the line must match
+	}{
+		{nil, []string{"-addr", busy}, 1, "address already in use"},
+		{nil, []string{"-addr", "127.0.0.1:0", "-admin", busy}, 1, "admin.*address already in use"},
+		{nil, []string{"-addr", "127.0.0.1:0", "-admin", "nope"}, 2, "-admin"},
+		{nil, []string{"-addr", "127.0.0.1:0", "-trust-proxy", "10.0.0.0/33"}, 2, "-trust-proxy"},
+		{nil, []string{"-addr", "127.0.0.1:0", "-trust-proxy", "proxy.example"}, 2, "-trust-proxy"},
+		{nil, []string{"-addr", "127.0.0.1:0", "-drain-timeout", "-1s"}, 2, "-drain-timeout"},
+		{[]string{"HANGOUTD_DRAIN_TIMEOUT=soon"}, []string{"-addr", "127.0.0.1:0"}, 2, "DRAIN_TIMEOUT"},
+	} {
+		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
+			code, stdout, stderr := e2eRunShort(t, e2eEnv(tc.env...), tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, tc.code, stderr)
+			}
+			line := strings.TrimRight(stderr, "\n")
+			if line == "" || strings.Contains(line, "\n") {
+				t.Errorf("stderr must be exactly one line, got %q", stderr)
+			}
+			if !regexp.MustCompile(tc.want).MatchString(line) {
+				t.Errorf("stderr %q does not match %q", line, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("unexpected stdout %q", stdout)
+			}
+		})
+	}
+}
+
+// -trust-proxy takes the client address from X-Forwarded-For only when the
+// peer is a trusted proxy; refused handshakes are logged with it.
+func TestAdminBinaryTrustProxyLogsClient(t *testing.T) {
+	for _, tc := range []struct {
+		trust, want string
+	}{
+		{"127.0.0.0/8,::1", "client=203.0.113.7 "},
+		{"", "client=127.0.0.1 "},
+		{"10.0.0.0/8", "client=127.0.0.1 "},
+	} {
+		t.Run("trust="+tc.trust, func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-trust-proxy", tc.trust, "-allowed-origins", "https://good.example")
+			conn, err := net.DialTimeout("tcp", p.addr, e2eWait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://evil.example\r\n" +
+				"X-Forwarded-For: 6.6.6.6, 203.0.113.7\r\n\r\n"
+			if _, err := conn.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(e2eWait))
+			resp, _ := io.ReadAll(conn)
+			if !strings.HasPrefix(string(resp), "HTTP/1.1 403 ") {
+				t.Fatalf("foreign origin: %q, want 403", resp)
+			}
+			deadline := time.Now().Add(e2eWait)
+			for !strings.Contains(p.log(), "handshake refused") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no 'handshake refused' line:\n%s", p.log())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			var line string
+			for _, l := range strings.Split(p.log(), "\n") {
+				if strings.Contains(l, "handshake refused") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tc.want) || !strings.Contains(line, "status=403") {
+				t.Errorf("log line %q: want %q and status=403", line, tc.want)
+			}
+		})
+	}
+}
