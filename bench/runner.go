@@ -40,6 +40,7 @@ type client struct {
 
 	seq      uint32 // last sequence number sent
 	inflight int32
+	pairs    []pairState // broadcast: what arrived from each sender
 }
 
 // runner holds one scenario run.

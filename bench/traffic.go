@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,7 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 		r.fail("client %d: relayed data was changed: %.80q", cl.idx, sp.Data)
 		return
 	}
-	if want := r.tokOf[from].Load(); want < 0 || ls.cache.id(sp.From) != want {
+	if want := r.tokOf[from].Load(); want < 0 || !bytes.Equal(ls.cache.token(want), sp.From) {
 		ls.ctr.Corrupt++
 		r.fail("client %d: packet of client %d relayed with the wrong from %q", cl.idx, from, sp.From)
 		return
@@ -64,10 +65,19 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 	lat := now - t
 	ls.ctr.Deliveries++
 	recordUS(ls.ilat, lat)
-	key := uint64(cl.idx)<<32 | uint64(from)
-	ps := ls.pairs[key]
-	dup, ooo := ps.observe(seq)
-	ls.pairs[key] = ps
+	var dup, ooo bool
+	if r.traffic == trafficBroadcast && int(from) < r.cfg.Senders {
+		// Broadcast senders are clients 0..S-1: a slice per receiver.
+		if cl.pairs == nil {
+			cl.pairs = make([]pairState, r.cfg.Senders)
+		}
+		dup, ooo = cl.pairs[from].observe(seq)
+	} else {
+		key := uint64(cl.idx)<<32 | uint64(from)
+		ps := ls.pairs[key]
+		dup, ooo = ps.observe(seq)
+		ls.pairs[key] = ps
+	}
 	if dup {
 		ls.ctr.Dups++
 		return
