@@ -155,6 +155,8 @@ func TestE2EJoinAndLeaveWithinOneBatch(t *testing.T) {
 	if !c.known[b.token] {
 		t.Fatalf("C's welcome does not hold B, who is connected: %s", c.welcome)
 	}
+	b.setProps(`{"brief":true}`) // properties of a user who leaves in the same batch: only its close goes out
+	b.barrier()
 	b.close()
 	// C saw B in its welcome: it must hear that B left.
 	c.waitKnows(a.token, c.token)
