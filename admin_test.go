@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -287,6 +288,129 @@ func TestAdminBinaryTrustProxyLogsClient(t *testing.T) {
 			if !strings.Contains(line, tc.want) || !strings.Contains(line, "status=403") {
 				t.Errorf("log line %q: want %q and status=403", line, tc.want)
 			}
+		})
+	}
+}
+
+// tally reads a client's packets until its connection ends: the seq relays
+// it got, the properties entries it heard of, and the close code.
+type tally struct {
+	mu    sync.Mutex
+	seqs  []int
+	props map[string]bool
+	code  websocket.StatusCode
+	done  chan struct{}
+}
+
+func startTally(c *e2eClient) *tally {
+	tl := &tally{props: map[string]bool{}, done: make(chan struct{})}
+	go func() {
+		defer close(tl.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*e2eWait)
+		defer cancel()
+		for {
+			_, data, err := c.conn.Read(ctx)
+			if err != nil {
+				tl.code = websocket.CloseStatus(err)
+				return
+			}
+			var p struct {
+				Type string
+				Data json.RawMessage
+			}
+			if json.Unmarshal(data, &p) != nil {
+				continue
+			}
+			tl.mu.Lock()
+			switch p.Type {
+			case "seq":
+				var n int
+				json.Unmarshal(p.Data, &n)
+				tl.seqs = append(tl.seqs, n)
+			case "changes":
+				var es []struct{ Type, Token string }
+				json.Unmarshal(p.Data, &es)
+				for _, e := range es {
+					if e.Type == "properties" {
+						tl.props[e.Token] = true
+					}
+				}
+			}
+			tl.mu.Unlock()
+		}
+	}()
+	return tl
+}
+
+func (tl *tally) count() int { tl.mu.Lock(); defer tl.mu.Unlock(); return len(tl.seqs) }
+
+// On SIGTERM no client loses a packet the server had accepted: a relay the
+// sender saw echoed reached the other receiver too, and a property change
+// the server applied is announced before the 1001.
+//
+// Skipped until loop.Server.Shutdown stops reading on every loop before it
+// flushes the last batch and sends the 1001s (see the report of the
+// operations work): today a relay accepted on one loop can reach a loop
+// that has already closed its receiver, and changes still in the batch are
+// never sent.
+func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
+	t.Skip("needs a lossless loop.Server.Shutdown: stop reading, barrier, last flush, then 1001")
+	for _, loops := range []string{"1", "2"} {
+		t.Run("loops="+loops, func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-loops", loops, "-flush-interval", "1h")
+			s := e2eMustDial(t, p.addr)
+			r := e2eMustDial(t, p.addr)
+			st, rt := startTally(s), startTally(r)
+			ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+			defer cancel()
+			if err := s.conn.Write(ctx, websocket.MessageText, []byte(`{"to":"server","type":"changes","data":{"name":"s"}}`)); err != nil {
+				t.Fatal(err)
+			}
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				for i := 0; ; i++ {
+					msg := fmt.Sprintf(`{"to":[%q,%q],"type":"seq","data":%d}`, s.token, r.token, i)
+					if s.conn.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+						return
+					}
+				}
+			}()
+			for st.count() < 200 {
+				select {
+				case <-st.done:
+					t.Fatalf("sender's connection ended early: %v", st.code)
+				default:
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			<-st.done
+			<-rt.done
+			<-sent
+			if st.code != websocket.StatusGoingAway || rt.code != websocket.StatusGoingAway {
+				t.Errorf("close codes %v and %v, want 1001", st.code, rt.code)
+			}
+			got := map[int]bool{}
+			for _, n := range rt.seqs {
+				got[n] = true
+			}
+			var lost []string
+			for _, n := range st.seqs {
+				if !got[n] {
+					lost = append(lost, fmt.Sprint(n))
+				}
+			}
+			if len(lost) > 0 {
+				t.Errorf("%d relays the sender saw accepted never reached the receiver: %s", len(lost), strings.Join(lost, " "))
+			}
+			if !rt.props[s.token] {
+				t.Errorf("the receiver never heard of the sender's properties (applied before SIGTERM)")
+			}
+			t.Logf("sender echoed %d, receiver got %d", len(st.seqs), len(rt.seqs))
+			p.waitExit(e2eWait)
 		})
 	}
 }
