@@ -14,6 +14,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -412,5 +415,91 @@ func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
 			t.Logf("sender echoed %d, receiver got %d", len(st.seqs), len(rt.seqs))
 			p.waitExit(e2eWait)
 		})
+	}
+}
+
+// deploy/hangoutd.env names only real flags, and the binary starts with
+// every line of it, commented ones included, uncommented.
+func TestDeployEnvFile(t *testing.T) {
+	b, err := os.ReadFile("deploy/hangoutd.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, help := e2eRunShort(t, e2eEnv(), "-h")
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(help, -1) {
+		flags[m[1]] = true
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "#")
+		name, _, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(name, "HANGOUTD_") {
+			continue
+		}
+		if flag := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "HANGOUTD_"), "_", "-")); !flags[flag] {
+			t.Errorf("deploy/hangoutd.env sets %s, but hangoutd has no -%s", name, flag)
+		}
+		env = append(env, line)
+	}
+	if len(env) < len(flags) {
+		t.Errorf("deploy/hangoutd.env shows %d settings; hangoutd has %d flags", len(env), len(flags))
+	}
+	// Free ports instead of the file's fixed ones; everything else as written.
+	env = append(env, "HANGOUTD_ADDR=127.0.0.1:0", "HANGOUTD_ADMIN=127.0.0.1:0")
+	e2eStart(t, e2eEnv(env...))
+}
+
+// deploy/hangoutd.service passes systemd's own check.
+func TestDeployServiceUnit(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed: skipping the unit check")
+	}
+	b, err := os.ReadFile("deploy/hangoutd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{"LimitNOFILE=", "Restart=on-failure", "EnvironmentFile=-/etc/hangoutd/hangoutd.env", "ExecStart=/usr/local/bin/hangoutd\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("deploy/hangoutd.service has no %q", want)
+		}
+	}
+	// verify wants the binary to exist: point it at the one under test.
+	path := filepath.Join(t.TempDir(), "hangoutd.service")
+	unit = strings.Replace(unit, "ExecStart=/usr/local/bin/hangoutd", "ExecStart="+e2eBinary, 1)
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// Every setting of deploy/99-hangoutd.conf exists on this kernel (a typo
+// would make sysctl --system skip it).
+func TestDeploySysctlNames(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/net/core/somaxconn"); err != nil {
+		t.Skip("no /proc/sys here")
+	}
+	b, err := os.ReadFile("deploy/99-hangoutd.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, _, ok := strings.Cut(line, "=")
+		if line == "" || line[0] == '#' || !ok {
+			continue
+		}
+		n++
+		name = strings.TrimSpace(name)
+		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(name, ".", "/")); err != nil {
+			t.Errorf("deploy/99-hangoutd.conf sets %s, which this kernel does not have", name)
+		}
+	}
+	if n == 0 {
+		t.Errorf("deploy/99-hangoutd.conf sets nothing")
 	}
 }
