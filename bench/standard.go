@@ -157,7 +157,9 @@ func gitCommit() string {
 // against it with -pid set (a connect and an idle share their clients),
 // and stops the server (SIGTERM, then SIGKILL after 10 s).
 func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int, error) {
-	args := append([]string{"-addr", "127.0.0.1:0"}, extra...)
+	// A free port for the admin listener too, so a hangoutd already
+	// running on the default ports does not collide with the fresh one.
+	args := append([]string{"-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = io.Discard
 	pipe, err := cmd.StderrPipe()

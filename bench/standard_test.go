@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "")
 	ping := fs.Duration("ping-interval", 20*time.Second, "")
+	fs.String("admin", "", "")
 	fs.Parse(os.Args[1:])
 	cfg := loop.DefaultConfig()
 	cfg.Addr, cfg.PingInterval, cfg.Demo = *addr, *ping, false

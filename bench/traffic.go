@@ -197,7 +197,7 @@ func (ls *loopState) pickTarget(cl *client) int32 {
 }
 
 // startSending runs on the loop: closed loop fills every sender's window;
-// a rate starts a 2 ms ticker that sends what the rate owes so far.
+// a rate starts a ticker that sends what the rate owes so far.
 func (ls *loopState) startSending(total int) {
 	r := ls.r
 	if len(ls.senders) == 0 {
@@ -214,7 +214,11 @@ func (ls *loopState) startSending(total int) {
 	}
 	ls.loopRate = r.cfg.Rate * float64(len(ls.senders)) / float64(total)
 	ls.rateStart = r.now()
-	ls.timer = ls.l.Every(2*time.Millisecond, func(time.Time) { ls.tick() })
+	// A tick about as often as one packet is due, between 1 and 20 ms: each
+	// tick wakes the loop, and at low rates most ticks would owe nothing.
+	period := time.Duration(float64(time.Second) / max(ls.loopRate, 1))
+	period = min(max(period, time.Millisecond), 20*time.Millisecond)
+	ls.timer = ls.l.Every(period, func(time.Time) { ls.tick() })
 }
 
 func (ls *loopState) tick() {
