@@ -36,12 +36,16 @@ func (r *runner) mergeHists(pick func(ls *loopState) *hdr.Histogram) *hdr.Histog
 	return h
 }
 
-// addMemory reports the server's RSS and, against a baseline taken with no
-// bench clients, its RSS per connection.
+// addMemory reports the server's RSS at the start and with the clients up,
+// its RSS per connection, and its CPU seconds since it started.
 func (r *runner) addMemory(base, now procMark, conns int) {
 	res := r.res
+	if base.OK {
+		res.add("server_rss_start_mb", float64(base.Server.RSS)/mib, "MiB")
+	}
 	if now.OK {
 		res.add("server_rss_mb", float64(now.Server.RSS)/mib, "MiB")
+		res.add("server_cpu_total_s", now.Server.CPU, "s")
 		if base.OK && conns > 0 {
 			res.add("server_rss_per_conn_kb", float64(now.Server.RSS-base.Server.RSS)/float64(conns)/1024, "KiB")
 		}
