@@ -3,13 +3,12 @@
 package main
 
 import (
-	_ "github.com/panjf2000/gnet/v2"
+	_ "github.com/HdrHistogram/hdrhistogram-go"
+	_ "github.com/chromedp/chromedp"
+	_ "github.com/coder/websocket"
 	_ "github.com/gobwas/ws"
 	_ "github.com/goccy/go-json"
-	_ "github.com/coder/websocket"
-	_ "github.com/HdrHistogram/hdrhistogram-go"
-	_ "gonum.org/v1/plot"
+	_ "github.com/panjf2000/gnet/v2"
 	_ "github.com/prometheus/client_golang/prometheus"
-	_ "github.com/chromedp/chromedp"
+	_ "gonum.org/v1/plot"
 )
-

@@ -267,6 +267,8 @@ func (l *eventLoop) run(j *job) {
 		j.frame.release()
 	case jobSweep:
 		l.sweep()
+	case jobBarrier:
+		close(j.done)
 	case jobShutdown:
 		for _, c := range l.conns {
 			switch c.state {
@@ -322,9 +324,10 @@ func (l *eventLoop) sweep() {
 	l.stats.OutboundQueued.Store(uint64(queued))
 }
 
-// shutdown is posted by Server.Shutdown.
-func (l *eventLoop) shutdown(ctx context.Context) {
-	j := newJob(jobShutdown)
+// await posts a job of kind (jobBarrier or jobShutdown) and waits until
+// the loop has run it.
+func (l *eventLoop) await(ctx context.Context, kind jobKind) {
+	j := newJob(kind)
 	j.done = make(chan struct{})
 	done := j.done
 	l.post(j)

@@ -22,8 +22,10 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	l.stats.BytesIn.Add(uint64(len(in) - c.unread)) // what was left unread last time is counted already
 	c.unread = len(in)
 
-	if c.state == stateClosing {
-		_, _ = gc.Discard(-1) // lingering: only the peer's hang-up matters
+	if c.state == stateClosing || s.stopping.Load() {
+		// Lingering, or shutting down: nothing more is accepted. Read and
+		// drop rather than leave it unread, which would make the close a reset.
+		_, _ = gc.Discard(-1)
 		c.unread = 0
 		return gnet.None
 	}

@@ -11,6 +11,7 @@ const (
 	jobDeliver  jobKind = iota // write frame to conns, or to every open conn
 	jobSweep                   // pings and timeouts
 	jobShutdown                // close 1001 to everyone
+	jobBarrier                 // nothing: Shutdown waits for it to know earlier callbacks are done
 )
 
 // job is work one goroutine hands to a loop. It is owned by the sender until

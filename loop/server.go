@@ -145,26 +145,40 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Shutdown sends every client a close 1001, then stops the engine. It
 // returns when the engine has stopped or ctx is done.
+//
+// Nothing the server accepted is lost: first every loop stops reading
+// (stopping is set, and a barrier job on each loop runs after any callback
+// that started before), so every delivery of an accepted packet is already
+// in some loop's mailbox; then the last changes batch is queued behind
+// those deliveries, and the closes behind the batch.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.stopOnce.Do(func() {
 		s.stopping.Store(true)
+		s.onEveryLoop(ctx, jobBarrier)
 		close(s.stop)
-		var wg sync.WaitGroup
-		for _, l := range *s.loops.Load() {
-			wg.Add(1)
-			go func() { defer wg.Done(); l.shutdown(ctx) }()
-		}
-		wg.Wait()
+		<-s.flusherDone
+		s.flush()
+		s.onEveryLoop(ctx, jobShutdown)
 		s.awaitHangUps(ctx, time.Second)
 		err = s.eng.Stop(ctx)
-		<-s.flusherDone
 		select {
 		case <-s.runErr:
 		case <-ctx.Done():
 		}
 	})
 	return err
+}
+
+// onEveryLoop posts a job of kind to every loop and waits until each has
+// run it (or ctx is done).
+func (s *Server) onEveryLoop(ctx context.Context, kind jobKind) {
+	var wg sync.WaitGroup
+	for _, l := range *s.loops.Load() {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.await(ctx, kind) }()
+	}
+	wg.Wait()
 }
 
 // awaitHangUps gives clients that were sent a close 1001 up to d to read it
