@@ -135,7 +135,8 @@ func newRunner(cfg *Config, maxClients int) (*runner, error) {
 		r.tokOf[i].Store(-1)
 		r.upPos[i] = -1
 	}
-	eng, err := wsclient.New(wsclient.Config{Loops: cfg.Loops, Handler: r})
+	// A loaded server answers a close late (its welcomes go first): 10 s.
+	eng, err := wsclient.New(wsclient.Config{Loops: cfg.Loops, Handler: r, CloseTimeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func standardSet(scale float64, d time.Duration) []step {
 		{name: "broadcast-10000-20pps", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Rate: 20, Duration: d}},
 		{name: "unicast-10000-closed", cfg: Config{Scenario: "unicast", N: n(10000), Senders: n(10000), Window: 1, Duration: d, Settle: true}},
 		{name: "presence-5000", cfg: Config{Scenario: "presence", N: n(5000), Rate: 100, Duration: d, Settle: true}},
-		{name: "churn-10000-200ps", cfg: Config{Scenario: "churn", N: n(10000), Rate: 200, Duration: 3 * d, Settle: true}},
+		{name: "churn-10000-200ps", cfg: Config{Scenario: "churn", N: n(10000), Rate: 200, Duration: 3 * d, Settle: true, DialConcurrency: 1024}}, // joins wait for 500 kB welcomes: room for seconds of them
 	}
 }
 
@@ -76,7 +76,9 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 		if *only == "" || containsWord(*only, s.name) {
 			s.cfg.Name = s.name
 			s.cfg.Loops = *loops
-			s.cfg.DialConcurrency = 256
+			if s.cfg.DialConcurrency == 0 {
+				s.cfg.DialConcurrency = 256
+			}
 			s.cfg.Warmup = time.Second
 			s.cfg.Grace = 5 * time.Second
 			s.cfg.Timeout = 5 * time.Minute
