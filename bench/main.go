@@ -142,6 +142,7 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 	case "churn":
 		r.runChurn()
 	}
+	r.addEnd()
 	stop()
 	r.shutting.Store(true)
 	res := r.finish()
@@ -159,6 +160,7 @@ func runConnectThenIdle(connect, idle *Config) ([]*Result, []int, error) {
 	defer r.close()
 	stop := r.sampler()
 	r.runConnect()
+	r.addEnd()
 	stop()
 	res1, code1 := r.finish(), r.exitCode()
 	if code1 != 0 {
@@ -167,6 +169,7 @@ func runConnectThenIdle(connect, idle *Config) ([]*Result, []int, error) {
 	r.next(idle)
 	stop = r.sampler()
 	r.runIdle()
+	r.addEnd()
 	stop()
 	r.shutting.Store(true)
 	return []*Result{res1, r.finish()}, []int{code1, r.exitCode()}, nil

@@ -37,7 +37,7 @@ func (r *runner) mergeHists(pick func(ls *loopState) *hdr.Histogram) *hdr.Histog
 }
 
 // addMemory reports the server's RSS at the start and with the clients up,
-// its RSS per connection, and its CPU seconds since it started.
+// and its RSS per connection.
 func (r *runner) addMemory(base, now procMark, conns int) {
 	res := r.res
 	if base.OK {
@@ -45,7 +45,6 @@ func (r *runner) addMemory(base, now procMark, conns int) {
 	}
 	if now.OK {
 		res.add("server_rss_mb", float64(now.Server.RSS)/mib, "MiB")
-		res.add("server_cpu_total_s", now.Server.CPU, "s")
 		if base.OK && conns > 0 {
 			res.add("server_rss_per_conn_kb", float64(now.Server.RSS-base.Server.RSS)/float64(conns)/1024, "KiB")
 		}
@@ -412,4 +411,13 @@ func (r *runner) describe(ids []int32) string {
 		s += t
 	}
 	return s
+}
+
+// addEnd reports the server's CPU seconds since it started and its RSS as
+// the scenario ends, the "after" of the before/during/after figures.
+func (r *runner) addEnd() {
+	if m := r.mark(); m.OK {
+		r.res.add("server_cpu_total_s", m.Server.CPU, "s")
+		r.res.add("server_rss_end_mb", float64(m.Server.RSS)/mib, "MiB")
+	}
 }
