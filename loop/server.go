@@ -39,6 +39,8 @@ type Server struct {
 	flushes    atomic.Uint64
 	flushEntry atomic.Uint64
 
+	memory *memoryReturner // touched only by OnTick
+
 	booted      chan struct{}
 	stop        chan struct{} // closed by Shutdown
 	stopping    atomic.Bool
@@ -68,6 +70,7 @@ func Start(cfg Config) (*Server, error) {
 			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
 		}),
 		booted:      make(chan struct{}),
+		memory:      newMemoryReturner(10 * time.Second),
 		stop:        make(chan struct{}),
 		runErr:      make(chan error, 1),
 		flusherDone: make(chan struct{}),
@@ -253,6 +256,7 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		for _, l := range *s.loops.Load() {
 			l.post(newJob(jobSweep))
 		}
+		s.memory.maybeRelease(time.Now())
 	}
 	return s.cfg.tickEvery(), gnet.None
 }
