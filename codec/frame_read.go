@@ -67,8 +67,10 @@ type Reader struct {
 	fragmenting bool
 	frag        []byte // joined fragments of the message being received
 
-	src sliceReader // lets ws.ReadHeaderBuffer read from a slice
-	hdr [ws.MaxHeaderSize - 2]byte
+	// Scratch is the working space of header parsing. Readers used from
+	// one goroutine may share one (an event loop gives all its connections
+	// the same), which keeps a Reader small; nil: the Reader makes its own.
+	Scratch *HeaderScratch
 }
 
 // Next parses at most one frame from the front of in. n is the number of
@@ -128,8 +130,13 @@ func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
 	if len(in) < hlen {
 		return 0, ev, nil
 	}
-	r.src.b = in[:hlen]
-	h, herr := ws.ReadHeaderBuffer(&r.src, r.hdr[:])
+	if r.Scratch == nil {
+		r.Scratch = new(HeaderScratch)
+	}
+	sc := r.Scratch
+	sc.src.b = in[:hlen]
+	h, herr := ws.ReadHeaderBuffer(&sc.src, sc.hdr[:])
+	sc.src.b = nil
 	if herr != nil {
 		return 0, ev, errBadLength
 	}
@@ -212,6 +219,14 @@ func checkClosePayload(p []byte) *CloseError {
 		return errCloseBadReason
 	}
 	return nil
+}
+
+// HeaderScratch lets ws.ReadHeaderBuffer read a header from a slice without
+// allocating: a slice reader and the buffer it fills, in one place that
+// outlives the call.
+type HeaderScratch struct {
+	src sliceReader
+	hdr [ws.MaxHeaderSize - 2]byte
 }
 
 // sliceReader is an io.Reader over a slice, kept inside Reader so that

@@ -16,29 +16,33 @@ const (
 )
 
 // conn is one client. Owned by its event loop (see doc.go); loop and token
-// never change once set, so other loops may read them.
+// never change once set, so other loops may read them. Fields are ordered
+// and sized to keep the struct in the 144-byte size class: at 100,000
+// connections every 16 bytes here is 1.6 MB.
 type conn struct {
 	gc    gnet.Conn
 	loop  *eventLoop
 	token string
 
-	state      connState
-	retired    bool  // no longer a user: out of the table and presence
-	halfClosed bool  // our side of the TCP connection is shut down
-	closeAt    int64 // unix nanos: a lingering conn is closed hard after this
-	idx        int32 // position in loop.conns
-	born       int64 // unix nanos, for the handshake timeout
-	lastSeen   int64 // unix nanos of the last inbound bytes, for the idle timeout
-	welcome    int   // welcome size: the outbound limit allows it on top of MaxOutbound
+	// deadline (unix nanos) is when the sweep acts on the conn: the end of
+	// its handshake time while handshaking, the end of its grace while
+	// lingering.
+	deadline int64
+	lastSeen int64 // unix nanos of the last inbound bytes, for the idle timeout
+	lastPkt  int64 // unix nanos of the last packet, for -rate-limit
 
-	rd     codec.Reader
-	unread int // inbound bytes left in gnet's buffer, already counted in BytesIn
+	idx       int32   // position in loop.conns
+	welcome   int32   // welcome size: the outbound limit allows it on top of MaxOutbound
+	unread    int32   // inbound bytes left in gnet's buffer, already counted in BytesIn
+	allowance float32 // token bucket for -rate-limit, in packets
 
 	// Staged output: a chain through loop.items (1-based; 0 = nothing
-	// staged), written with one writev at the end of the wake-up.
+	// staged), written with one write at the end of the wake-up.
 	first, last int32
 
-	// Token bucket for -rate-limit (packets per second).
-	allowance float64
-	lastPkt   int64
+	state      connState
+	retired    bool // no longer a user: out of the table and presence
+	halfClosed bool // our side of the TCP connection is shut down
+
+	rd codec.Reader
 }

@@ -29,6 +29,7 @@ type eventLoop struct {
 	drainTask gnet.RunnableFunc
 
 	upgrader *codec.Upgrader
+	scratch  codec.HeaderScratch // shared by the Readers of this loop's conns
 	pkt      codec.Packet
 	iov      [][]byte  // welcome writev scratch
 	wv       [][]byte  // flush writev scratch
@@ -131,7 +132,7 @@ func (l *eventLoop) flushAll() {
 		c.first, c.last = 0, 0
 		if c.state == stateOpen || c.state == stateClosing {
 			l.stats.BytesOut.Add(uint64(writeAll(c, iov)))
-			if c.state == stateOpen && c.gc.OutboundBuffered() > l.srv.cfg.MaxOutbound+c.welcome {
+			if c.state == stateOpen && c.gc.OutboundBuffered() > l.srv.cfg.MaxOutbound+int(c.welcome) {
 				l.stats.SlowConsumers.Add(1)
 				l.closeWith(c, ws.StatusPolicyViolation, "slow consumer")
 			}
@@ -203,7 +204,7 @@ func (l *eventLoop) linger(c *conn) {
 	}
 	l.retire(c)
 	c.state = stateClosing
-	c.closeAt = l.now + closeGrace
+	c.deadline = l.now + closeGrace
 	l.lingering = append(l.lingering, c)
 }
 
@@ -294,19 +295,18 @@ func (l *eventLoop) sweep() {
 	if ping {
 		l.lastPing = l.now
 	}
-	hsDeadline := l.now - int64(cfg.HandshakeTimeout)
 	idleDeadline := l.now - int64(cfg.IdleTimeout)
 	queued := 0
 	for _, c := range l.conns {
 		queued += c.gc.OutboundBuffered()
 		switch c.state {
 		case stateHandshake:
-			if c.born < hsDeadline {
+			if l.now > c.deadline {
 				l.stats.HandshakeTimeouts.Add(1)
 				l.closeNow(c)
 			}
 		case stateClosing:
-			if l.now > c.closeAt {
+			if l.now > c.deadline {
 				l.closeNow(c)
 			} else {
 				l.halfClose(c) // a slow consumer may have drained by now

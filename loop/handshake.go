@@ -2,6 +2,7 @@ package loop
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 
 	"github.com/gobwas/ws"
@@ -92,7 +93,7 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	}
 	clear(iov) // do not pin an old snapshot
 	l.iov = iov[:0]
-	c.welcome = n + len(l.hdr)
+	c.welcome = int32(min(n+len(l.hdr), math.MaxInt32))
 	l.stats.Upgraded.Add(1)
 	l.stats.WelcomeBytes.Add(uint64(c.welcome))
 	l.stats.BytesOut.Add(uint64(written))

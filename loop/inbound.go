@@ -19,8 +19,8 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	l.tick()
 	c.lastSeen = l.now
 	in, _ := gc.Peek(-1)
-	l.stats.BytesIn.Add(uint64(len(in) - c.unread)) // what was left unread last time is counted already
-	c.unread = len(in)
+	l.stats.BytesIn.Add(uint64(len(in) - int(c.unread))) // what was left unread last time is counted already
+	c.unread = int32(len(in))
 
 	if c.state == stateClosing || s.stopping.Load() {
 		// Lingering, or shutting down: nothing more is accepted. Read and
@@ -64,7 +64,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.unread = 0
 	case consumed > 0:
 		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
-		c.unread -= consumed
+		c.unread -= int32(consumed)
 	}
 	l.flushAll()
 	return gnet.None
@@ -128,14 +128,14 @@ func (l *eventLoop) refuse(c *conn, code, message string) {
 // allow applies the per-connection token bucket of -rate-limit: a burst of
 // up to one second's worth, refilled continuously.
 func (l *eventLoop) allow(c *conn) bool {
-	rate := float64(l.srv.cfg.RateLimit)
+	rate := float32(l.srv.cfg.RateLimit)
 	if rate == 0 {
 		return true
 	}
 	if c.lastPkt == 0 {
 		c.allowance = rate
 	} else {
-		c.allowance = min(rate, c.allowance+rate*float64(l.now-c.lastPkt)/1e9)
+		c.allowance = min(rate, c.allowance+rate*float32(l.now-c.lastPkt)/1e9)
 	}
 	c.lastPkt = l.now
 	if c.allowance < 1 {

@@ -220,8 +220,9 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l := s.loopOf(gc.EventLoop())
 	l.tick()
-	c := &conn{gc: gc, loop: l, born: l.now, lastSeen: l.now}
+	c := &conn{gc: gc, loop: l, deadline: l.now + int64(s.cfg.HandshakeTimeout), lastSeen: l.now}
 	c.rd.MaxMessage = s.cfg.MaxMessage
+	c.rd.Scratch = &l.scratch
 	gc.SetContext(c)
 	l.add(c)
 	return nil, gnet.None

@@ -75,7 +75,7 @@ func (p *Presence) appendBatch(dst []byte) []byte {
 		case ch.left:
 			dst = appendClose(dst, ch.token)
 		case ch.joined:
-			dst = append(dst, ch.u.open...)
+			dst = append(dst, p.openOf(ch.u)...)
 			if len(ch.keys) > 0 {
 				dst = p.appendDelta(dst, ch)
 			}

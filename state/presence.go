@@ -57,7 +57,7 @@ type user struct {
 	props map[string]prop // nil while empty
 	size  int             // sum over props of len(enc)+1+len(val): the object's members without commas
 
-	open []byte // `{"type":"open","token":T},`; never changes
+	open []byte // `{"type":"open","token":T},` until the snapshot holds it (then nil: see openOf)
 	full []byte // `{"type":"properties","token":T,"properties":{...}},`, nil when props is empty; replaced, never written, on change
 
 	// Where the user is in the snapshot, if inSnap: open entry at

@@ -48,7 +48,7 @@ func (p *Presence) welcome(segs [][]byte, tail []byte) ([][]byte, int) {
 			continue
 		}
 		if !u.inSnap {
-			segs = append(segs, u.open)
+			segs = append(segs, u.open) // not in the snapshot: still cached
 			n += len(u.open)
 		}
 		if (!u.inSnap || u.propsDirty) && u.full != nil {
@@ -60,22 +60,27 @@ func (p *Presence) welcome(segs [][]byte, tail []byte) ([][]byte, int) {
 	return segs, n + len(tail)
 }
 
-// rebuild builds a new snapshot from every user's cached entries, in a new
-// buffer (the old one may still be referenced by welcomes being written),
-// and empties the list of users changed since the snapshot.
+// rebuild builds a new snapshot from every user's entries, in a new buffer
+// (the old one may still be referenced by welcomes being written), and
+// empties the list of users changed since the snapshot. Entries that the
+// new snapshot holds are dropped from the users: one copy of each is kept,
+// which at 100,000 users is several megabytes.
 func (p *Presence) rebuild() {
 	size := 0
 	for _, u := range p.users {
-		size += len(u.open) + len(u.full)
+		size += len(p.openOf(u)) + len(p.fullOf(u))
 	}
 	buf := make([]byte, 0, size)
 	for _, u := range p.users {
+		open, full := p.openOf(u), p.fullOf(u)
 		u.start = len(buf)
-		buf = append(buf, u.open...)
+		buf = append(buf, open...)
 		u.propsAt = len(buf)
-		buf = append(buf, u.full...)
+		buf = append(buf, full...)
 		u.end = len(buf)
-		u.inSnap = true
+	}
+	for _, u := range p.users {
+		u.inSnap, u.open, u.full = true, nil, nil
 	}
 	for i, u := range p.dirty {
 		u.dirty, u.propsDirty = false, false
@@ -91,4 +96,24 @@ func (p *Presence) rebuild() {
 	}
 	p.snap = buf
 	p.snapAt = time.Now()
+}
+
+// openOf is u's open entry: cached until the snapshot holds it.
+func (p *Presence) openOf(u *user) []byte {
+	if u.open != nil || !u.inSnap {
+		return u.open
+	}
+	return p.snap[u.start:u.propsAt:u.propsAt]
+}
+
+// fullOf is u's whole properties entry (nil when it has none): fresh while
+// its properties changed since the snapshot, else the snapshot's copy.
+func (p *Presence) fullOf(u *user) []byte {
+	if u.full != nil || !u.inSnap || u.propsDirty {
+		return u.full
+	}
+	if u.propsAt == u.end {
+		return nil
+	}
+	return p.snap[u.propsAt:u.end:u.end]
 }
