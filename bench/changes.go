@@ -6,7 +6,10 @@ package bench
 // "properties". The input has already been validated as JSON by
 // codec.ParseServerPacket; the scanner still never reads out of bounds.
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+)
 
 type entryKind uint8
 
@@ -27,33 +30,41 @@ type entrySink interface {
 var errNotArray = errors.New("changes data is not an array of objects")
 
 // scanChanges calls sink.entry for every object of the array data.
-func scanChanges(data []byte, sink entrySink) error {
-	i := skipWS(data, 0)
-	if i >= len(data) || data[i] != '[' {
-		return errNotArray
+func scanChanges(data []byte, sink entrySink) error { return scanChangesFrom(data, 0, sink, nil) }
+
+// scanChangesFrom scans from start: 0, or an offset a scan of the same
+// bytes reported in ends (just past an entry). ends, when not nil, gets the
+// offset just past each entry scanned.
+func scanChangesFrom(data []byte, start int, sink entrySink, ends *[]int32) error {
+	i := skipWS(data, start)
+	if start == 0 {
+		if i >= len(data) || data[i] != '[' {
+			return errNotArray
+		}
+		i = skipWS(data, i+1)
+	} else if i < len(data) && data[i] == ',' {
+		i = skipWS(data, i+1)
 	}
-	i = skipWS(data, i+1)
 	for i < len(data) && data[i] != ']' {
 		if data[i] != '{' {
 			return errNotArray
 		}
-		if end := fastEntry(data, i, sink); end > 0 {
-			i = end
-			if i < len(data) && data[i] == ',' && i+1 < len(data) && data[i+1] == '{' {
-				i++ // the common case: no spaces
-				continue
+		end := fastEntry(data, i, sink)
+		if end == 0 {
+			var err error
+			if end, err = scanEntry(data, i, sink); err != nil {
+				return err
 			}
-			i = skipWS(data, i)
-			if i < len(data) && data[i] == ',' {
-				i = skipWS(data, i+1)
-			}
+		}
+		if ends != nil {
+			*ends = append(*ends, int32(end))
+		}
+		i = end
+		if i < len(data) && data[i] == ',' && i+1 < len(data) && data[i+1] == '{' {
+			i++ // the common case: no spaces
 			continue
 		}
-		end, err := scanEntry(data, i, sink)
-		if err != nil {
-			return err
-		}
-		i = skipWS(data, end)
+		i = skipWS(data, i)
 		if i < len(data) && data[i] == ',' {
 			i = skipWS(data, i+1)
 		}
@@ -62,6 +73,19 @@ func scanChanges(data []byte, sink entrySink) error {
 		return errNotArray
 	}
 	return nil
+}
+
+// commonPrefix is the length of the longest common prefix of a and b.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for i+256 <= n && bytes.Equal(a[i:i+256], b[i:i+256]) {
+		i += 256
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // fastEntry handles {"type":"open","token":"T"} and the same for close,

@@ -81,3 +81,53 @@ func BenchmarkDelivery(b *testing.B) {
 		ls.delivery(&r.clients[1], &sp)
 	}
 }
+
+// Welcomes that share a prefix (hangoutd's shared snapshot) are replayed
+// from the last one; the views must be exactly what a full scan gives.
+func TestWelcomePrefixReplay(t *testing.T) {
+	tok := func(i int) string { return fmt.Sprintf("%032x", 1000+i) }
+	open := func(i int) string { return `{"type":"open","token":"` + tok(i) + `"}` }
+	welcome := func(self int, others ...int) []byte {
+		s := "["
+		for _, o := range others {
+			s += open(o) + ","
+		}
+		return []byte(s + open(self) + `,{"type":"metadata","token":"` + tok(self) + `"}]`)
+	}
+	r, ls := hotRunner(trafficNone)
+	r.clients = make([]client, 4)
+	r.tokOf = make([]atomic.Int32, 4)
+	for i := range r.clients {
+		r.clients[i] = client{idx: int32(i), state: cDialing, tokID: -1, conn: nil}
+	}
+	cases := []struct {
+		self   int
+		others []int
+	}{
+		{0, []int{1, 2, 3}},
+		{1, []int{1, 2, 3, 4}},    // same prefix, one more
+		{2, []int{3, 1, 2, 4, 5}}, // another order: little shared
+		{3, []int{3, 1, 2, 4, 5}}, // same again
+	}
+	for ci, c := range cases {
+		cl := &r.clients[ci]
+		data := welcome(c.self+100, c.others...)
+		ls.cur, ls.first, ls.sawMeta = cl, true, 0
+		if err := ls.scanWelcome(cl, data); err != nil {
+			t.Fatal(err)
+		}
+		if ls.sawMeta != 1 {
+			t.Fatalf("case %d: %d metadata entries seen", ci, ls.sawMeta)
+		}
+		var want bitset
+		for _, o := range append(c.others, c.self+100) {
+			want.set(ls.cache.id([]byte(tok(o))))
+		}
+		if extra, missing, _, _ := cl.view.diff(want); extra+missing != 0 || int(cl.viewN) != len(c.others)+1 {
+			t.Fatalf("case %d: view off by +%d -%d (viewN %d)", ci, extra, missing, cl.viewN)
+		}
+		if cl.tokID != ls.cache.id([]byte(tok(c.self+100))) {
+			t.Fatalf("case %d: own token not learned", ci)
+		}
+	}
+}

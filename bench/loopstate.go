@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"sort"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
@@ -61,13 +62,15 @@ type loopState struct {
 	lastConverged   int64
 
 	// changes scan
-	cur     *client
-	first   bool
-	sawMeta int
-	rec     []batchOp // what the batch being scanned did
-	recOK   bool      // the batch can be replayed for other clients (no metadata)
-	batches [4]cachedBatch
-	nextBat int
+	cur         *client
+	first       bool
+	sawMeta     int
+	rec         []batchOp // what the changes being scanned did, an op per entry
+	ends        []int32   // welcome scans: offset past each entry
+	recOK       bool      // the batch can be replayed for other clients (no metadata)
+	lastWelcome welcomeCache
+	batches     [4]cachedBatch
+	nextBat     int
 
 	// sending
 	senders   []int32
@@ -202,10 +205,16 @@ func (ls *loopState) changes(cl *client, data []byte, size int) {
 	if ls.first {
 		ls.mine = append(ls.mine, cl.idx)
 	}
-	if !ls.first && ls.applyCached(cl, data) {
+	switch {
+	case ls.first:
+		if err := ls.scanWelcome(cl, data); err != nil {
+			r.fail("client %d: %v: %.80q", cl.idx, err, data)
+			return
+		}
+	case ls.applyCached(cl, data):
 		// The same batch went to every client: applied from the cache.
-	} else {
-		ls.rec, ls.recOK = ls.rec[:0], !ls.first
+	default:
+		ls.rec, ls.recOK = ls.rec[:0], true
 		if err := scanChanges(data, ls); err != nil {
 			r.fail("client %d: %v: %.80q", cl.idx, err, data)
 			return
@@ -242,52 +251,113 @@ func (ls *loopState) changes(cl *client, data []byte, size int) {
 	}
 }
 
-// entry implements entrySink for the changes scan.
+// entry implements entrySink for the changes scan. Every entry records
+// exactly one op, so a scan's ops line up with its entries.
 func (ls *loopState) entry(kind entryKind, token, props []byte) {
 	cl, r := ls.cur, ls.r
-	ls.ctr.Entries++
+	op := batchOp{id: -1, kind: kindOther, u: -1}
+	defer func() { ls.rec = append(ls.rec, op) }()
 	if len(token) == 0 {
+		ls.ctr.Entries++
 		r.fail("client %d: changes entry without a token", cl.idx)
 		return
 	}
 	switch kind {
-	case kindOpen:
-		id := ls.cache.id(token)
-		ls.rec = append(ls.rec, batchOp{id: id, kind: kindOpen})
-		if cl.view.set(id) {
-			cl.viewN++
-		}
-	case kindClose:
-		id := ls.cache.id(token)
-		ls.rec = append(ls.rec, batchOp{id: id, kind: kindClose})
-		if cl.view.clear(id) {
-			cl.viewN--
-		}
+	case kindOpen, kindClose:
+		op = batchOp{id: ls.cache.id(token), kind: kind}
 	case kindMetadata:
+		ls.ctr.Entries++
 		ls.recOK = false
 		ls.sawMeta++
+		id := ls.cache.id(token)
+		op = batchOp{id: id, kind: kindMetadata}
 		if !ls.first {
 			r.fail("client %d: metadata entry outside the welcome", cl.idx)
 			return
 		}
-		id := ls.cache.id(token)
 		if !cl.view.has(id) {
 			r.fail("client %d: metadata before the client's own open", cl.idx)
 		}
 		cl.tokID = id
 		r.tokOf[cl.idx].Store(id)
 		r.tokens.setOwner(id, cl.idx)
+		return
 	case kindProperties:
+		op.kind = kindProperties
 		if r.traffic == trafficPresence && props != nil {
 			if u, ok, _ := propertyInt(props, "b"); ok {
-				id := ls.cache.id(token)
-				ls.rec = append(ls.rec, batchOp{id: id, kind: kindProperties, u: u})
-				ls.presenceSeen(cl, id, u)
+				op.id, op.u = ls.cache.id(token), u
 			}
 		}
 	default:
+		ls.ctr.Entries++
 		r.fail("client %d: changes entry of unknown type", cl.idx)
+		return
 	}
+	ls.apply(cl, op)
+}
+
+// apply does what an open, close or properties entry does to cl.
+func (ls *loopState) apply(cl *client, op batchOp) {
+	ls.ctr.Entries++
+	switch op.kind {
+	case kindOpen:
+		if cl.view.set(op.id) {
+			cl.viewN++
+		}
+	case kindClose:
+		if cl.view.clear(op.id) {
+			cl.viewN--
+		}
+	case kindProperties:
+		if op.u >= 0 {
+			ls.presenceSeen(cl, op.id, op.u)
+		}
+	}
+}
+
+// welcomeCache is the last welcome a loop scanned, with an op and an end
+// offset per entry. hangoutd builds every welcome from one shared snapshot,
+// so the next welcome repeats a long prefix of the last: that part is
+// replayed from the ops, and only the rest is scanned.
+type welcomeCache struct {
+	data []byte
+	ops  []batchOp
+	ends []int32
+}
+
+func (ls *loopState) scanWelcome(cl *client, data []byte) error {
+	w := &ls.lastWelcome
+	k := 0
+	if p := commonPrefix(w.data, data); p > 0 {
+		k = sort.Search(len(w.ends), func(i int) bool { return int(w.ends[i]) > p })
+	}
+	for j := 0; j < k; j++ {
+		if w.ops[j].kind == kindMetadata { // never shared, but never replayed either
+			k = j
+		}
+	}
+	for _, op := range w.ops[:k] {
+		ls.apply(cl, op)
+	}
+	ls.rec = append(ls.rec[:0], w.ops[:k]...)
+	ls.ends = append(ls.ends[:0], w.ends[:k]...)
+	start := 0
+	if k > 0 {
+		start = int(w.ends[k-1])
+	}
+	if err := scanChangesFrom(data, start, ls, &ls.ends); err != nil {
+		w.data = w.data[:0]
+		return err
+	}
+	if len(ls.rec) != len(ls.ends) { // an entry that recorded no op: do not cache
+		w.data = w.data[:0]
+		return nil
+	}
+	w.data = append(w.data[:0], data...)
+	w.ops, ls.rec = ls.rec, w.ops
+	w.ends, ls.ends = ls.ends, w.ends
+	return nil
 }
 
 // cachedBatch is a changes batch already scanned on this loop. The server
@@ -313,20 +383,8 @@ func (ls *loopState) applyCached(cl *client, data []byte) bool {
 			continue
 		}
 		for _, op := range b.ops {
-			switch op.kind {
-			case kindOpen:
-				if cl.view.set(op.id) {
-					cl.viewN++
-				}
-			case kindClose:
-				if cl.view.clear(op.id) {
-					cl.viewN--
-				}
-			case kindProperties:
-				ls.presenceSeen(cl, op.id, op.u)
-			}
+			ls.apply(cl, op)
 		}
-		ls.ctr.Entries += int64(len(b.ops))
 		return true
 	}
 	return false

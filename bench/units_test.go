@@ -285,6 +285,7 @@ func BenchmarkWelcomeScan(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		cl := &r.clients[0]
 		cl.view = cl.view[:0]
+		ls.rec = ls.rec[:0]
 		ls.cur = cl
 		if err := scanChanges(data, ls); err != nil {
 			b.Fatal(err)
