@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -171,11 +172,14 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
-	exited := make(chan error, 1)
+	exited := make(chan struct{})
+	var waitErr error
+	var tailMu sync.Mutex
+	var tail []string // the server's last log lines
 	addrc := make(chan string, 1)
 	go func() {
 		// Read the log: find the listening address, then keep draining so
-		// the server never blocks on a full pipe.
+		// the server never blocks on a full pipe, keeping the last lines.
 		sc := bufio.NewScanner(pipe)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		found := false
@@ -188,8 +192,14 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 					found = true
 				}
 			}
+			tailMu.Lock()
+			if tail = append(tail, line); len(tail) > 10 {
+				tail = tail[1:]
+			}
+			tailMu.Unlock()
 		}
-		exited <- cmd.Wait()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
 	stopServer := func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -203,23 +213,45 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 	var addr string
 	select {
 	case addr = <-addrc:
-	case err := <-exited:
-		return nil, nil, fmt.Errorf("server exited before listening: %v", err)
+	case <-exited:
+		return nil, nil, fmt.Errorf("server exited before listening: %v", waitErr)
 	case <-time.After(10 * time.Second):
 		stopServer()
 		return nil, nil, errors.New("server did not log msg=listening within 10 s")
 	}
-	defer stopServer()
 	for _, c := range cfgs {
 		c.URL = "ws://" + addr + "/"
 		c.PID = cmd.Process.Pid
 	}
+	var results []*Result
+	var codes []int
 	if len(cfgs) == 2 {
-		return runConnectThenIdle(cfgs[0], cfgs[1])
+		results, codes, err = runConnectThenIdle(cfgs[0], cfgs[1])
+	} else {
+		var res *Result
+		var code int
+		res, code, err = RunScenario(cfgs[0])
+		results, codes = []*Result{res}, []int{code}
 	}
-	res, code, err := RunScenario(cfgs[0])
+	// A server that died during the run says why in its last log lines.
+	select {
+	case <-exited:
+		tailMu.Lock()
+		why := fmt.Sprintf("the server exited during the run (%v); its last log lines: %s", waitErr, strings.Join(tail, " | "))
+		tailMu.Unlock()
+		for i, r := range results {
+			if r != nil {
+				r.Failures = append(r.Failures, why)
+				r.FailureCount++
+				r.OK = false
+				codes[i] = 2
+			}
+		}
+	default:
+		stopServer()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	return []*Result{res}, []int{code}, nil
+	return results, codes, nil
 }

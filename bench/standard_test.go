@@ -37,6 +37,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "level=INFO msg=listening addr=%s\n", srv.Addr())
+	if d, err := time.ParseDuration(os.Getenv("HANGOUTD_BENCH_TEST_DIE_AFTER")); err == nil {
+		time.Sleep(d)
+		fmt.Fprintln(os.Stderr, "level=ERROR msg=\"test server dies on purpose\"")
+		os.Exit(3)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
@@ -95,5 +100,21 @@ func TestStandardSetSmall(t *testing.T) {
 	rep2, _ := readReport(files2[0])
 	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") {
 		t.Fatalf("compared with %q; stderr %s", rep2.ComparedWith, errs)
+	}
+}
+
+// A server process that dies during a step makes the step fail with its
+// last log lines.
+func TestStandardReportsAServerThatDies(t *testing.T) {
+	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
+	t.Setenv("HANGOUTD_BENCH_TEST_DIE_AFTER", "1s")
+	dir := t.TempDir()
+	code, out, errs := runCLI("standard", "-server-bin", os.Args[0], "-out", dir, "-scale", "0.005",
+		"-duration", "3s", "-commit", "die", "-only", "broadcast-10000-closed")
+	if code != 2 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "the server exited during the run") || !strings.Contains(out, "dies on purpose") {
+		t.Fatalf("output does not say the server died:\n%s", out)
 	}
 }
