@@ -25,8 +25,10 @@ type eventLoop struct {
 	lingering []*conn // conns to half-close once their last bytes are written
 	now       int64   // unix nanos, refreshed once per callback
 
-	mb        mailbox
-	drainTask gnet.RunnableFunc
+	mb          mailbox
+	drainTask   gnet.RunnableFunc
+	flushTask   gnet.RunnableFunc
+	flushQueued bool // a deferredFlush is queued on this loop
 
 	upgrader *codec.Upgrader
 	scratch  codec.HeaderScratch // shared by the Readers of this loop's conns
@@ -45,6 +47,7 @@ type eventLoop struct {
 func newEventLoop(s *Server, el gnet.EventLoop, id int) *eventLoop {
 	l := &eventLoop{srv: s, el: el, id: id, upgrader: codec.NewUpgrader(s.cfg.AllowedOrigins), seen: map[*conn]struct{}{}}
 	l.drainTask = l.drain
+	l.flushTask = l.deferredFlush
 	l.now = time.Now().UnixNano()
 	l.lastPing = l.now
 	return l
@@ -111,6 +114,38 @@ func (l *eventLoop) stageAll(conns []*conn, frame []byte) {
 		}
 	}
 	l.stats.Deliveries.Add(uint64(n))
+}
+
+// deferFlushAt is how many receivers a pass must have staged output for
+// before its writes wait for the loop's next poll iteration. A relay to a
+// few receivers is written at once: waiting would cost two syscalls (the
+// wake-up and the poll) to save none. A fan-out to thousands is one write
+// per receiver; held back briefly, every other packet for those receivers
+// that arrives meanwhile (other senders' reads, other loops' jobs) goes out
+// in the same write.
+const deferFlushAt = 256
+
+// endPass ends a callback or a mailbox drain: the staged output is written
+// now, or by a flush queued behind the loop's pending events.
+func (l *eventLoop) endPass() {
+	if l.flushQueued {
+		return // a flush is already coming and will take this pass's output
+	}
+	if len(l.dirty) >= deferFlushAt {
+		l.flushQueued = true
+		if l.el.Execute(context.Background(), l.flushTask) == nil {
+			return
+		}
+		l.flushQueued = false
+	}
+	l.flushAll()
+}
+
+// deferredFlush is the task endPass queues.
+func (l *eventLoop) deferredFlush(context.Context) error {
+	l.flushQueued = false
+	l.flushAll()
+	return nil
 }
 
 // maxArena is the arena size kept between wake-ups; a burst that grew it

@@ -85,7 +85,7 @@ func (l *eventLoop) drain(context.Context) error {
 		l.run(j)
 		jobs[i] = nil
 	}
-	l.flushAll()
+	l.endPass()
 	l.mb.mu.Lock()
 	if l.mb.spare == nil {
 		l.mb.spare = jobs[:0]
