@@ -32,7 +32,7 @@ type Conn struct {
 	target   *Target
 	in       []byte // unparsed tail of what was read
 	out      []byte // queued, not yet written
-	epollOut bool
+	epollOut bool   // a write met a full socket: wait for EPOLLOUT
 	dirty    bool
 	closeBy  time.Time
 	rd       codec.Reader
@@ -80,7 +80,7 @@ func (l *Loop) dial(t *Target, id int) {
 		return
 	}
 	c.epollOut = true
-	if err := l.register(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP); err != nil {
+	if err := l.register(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
 		l.conns[fd] = nil
 		unix.Close(fd)
 		c.state = stateClosed
@@ -125,11 +125,16 @@ func (c *Conn) handle(events uint32) {
 	}
 }
 
-// readable reads a few buffers' worth, so one busy connection cannot hold
-// the loop; level-triggered epoll brings us back for the rest.
+// readable reads until the socket is drained (a short read: edge-triggered
+// epoll reports the next arrival), or for a few buffers' worth, so one busy
+// connection cannot hold the loop: then the loop comes back to it.
 func (c *Conn) readable() {
 	l := c.loop
-	for i := 0; i < 4; i++ {
+	for i := 0; ; i++ {
+		if i == 4 {
+			l.again = append(l.again, c)
+			return
+		}
 		buf := l.buf
 		direct := len(c.in) > 0 && cap(c.in)-len(c.in) >= 16<<10
 		if direct {
@@ -324,19 +329,13 @@ func (c *Conn) writeOut() {
 			c.fail(ErrOutboundFull)
 			return
 		}
-		if !c.epollOut {
-			c.epollOut = true
-			c.loop.modify(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)
-		}
+		c.epollOut = true // blocked: the EPOLLOUT edge brings us back
 		return
 	}
 	if cap(c.out) > 64<<10 {
 		c.out = nil
 	}
-	if c.epollOut {
-		c.epollOut = false
-		c.loop.modify(c, unix.EPOLLIN|unix.EPOLLRDHUP)
-	}
+	c.epollOut = false
 }
 
 // Close starts the closing handshake: a close frame with code 1000, then

@@ -32,6 +32,8 @@ type Loop struct {
 
 	// Everything below belongs to the loop goroutine.
 	conns   []*Conn // by file descriptor
+	again   []*Conn // read a lot and may hold more: read again next round
+	spare   []*Conn
 	running []task
 	buf     []byte
 	dirty   []*Conn
@@ -93,7 +95,11 @@ func (l *Loop) wake() {
 func (l *Loop) run() {
 	defer close(l.done)
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, l.timeout())
+		timeout := l.timeout()
+		if len(l.again) > 0 {
+			timeout = 0
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
 		if err != nil && err != unix.EINTR {
 			panic("wsclient: epoll_wait: " + err.Error())
 		}
@@ -110,6 +116,17 @@ func (l *Loop) run() {
 					c.handle(ev.Events)
 				}
 			}
+		}
+		if len(l.again) > 0 {
+			again := l.again
+			l.again = l.spare[:0]
+			for i, c := range again {
+				if c.state != stateClosed {
+					c.readable()
+				}
+				again[i] = nil
+			}
+			l.spare = again[:0]
 		}
 		l.runTasks()
 		l.runTimers()
@@ -170,10 +187,6 @@ func (l *Loop) register(c *Conn, events uint32) error {
 	}
 	l.conns[c.fd] = c
 	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)})
-}
-
-func (l *Loop) modify(c *Conn, events uint32) {
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)})
 }
 
 // Rand returns a fast pseudo-random number (xorshift); loop goroutine only.
