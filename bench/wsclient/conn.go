@@ -252,6 +252,7 @@ func (c *Conn) keep(data []byte, off int) {
 	switch {
 	case len(rest) == 0:
 		if cap(c.in) > 64<<10 {
+			c.loop.putBig(c.in)
 			c.in = nil
 		} else {
 			c.in = c.in[:0]
@@ -263,7 +264,9 @@ func (c *Conn) keep(data []byte, off int) {
 	}
 	// Room for the whole frame, so the rest can be read in place.
 	if need := frameSize(c.in); need > cap(c.in) && need <= c.loop.e.cfg.MaxMessage+14 {
-		c.in = append(make([]byte, 0, need), c.in...)
+		grown := append(c.loop.getBig(need), c.in...)
+		c.loop.putBig(c.in)
+		c.in = grown
 	}
 }
 

@@ -31,8 +31,9 @@ type Loop struct {
 	done  chan struct{}
 
 	// Everything below belongs to the loop goroutine.
-	conns   []*Conn // by file descriptor
-	again   []*Conn // read a lot and may hold more: read again next round
+	conns   []*Conn  // by file descriptor
+	again   []*Conn  // read a lot and may hold more: read again next round
+	big     [][]byte // spare big read buffers (getBig, putBig)
 	spare   []*Conn
 	running []task
 	buf     []byte
@@ -187,6 +188,43 @@ func (l *Loop) register(c *Conn, events uint32) error {
 	}
 	l.conns[c.fd] = c
 	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)})
+}
+
+// getBig returns an empty buffer of at least n bytes, reusing one a
+// connection gave back: welcomes of a megabyte arrive by the thousand, and
+// allocating (and zeroing, and collecting) each one costs more than
+// reading it.
+func (l *Loop) getBig(n int) []byte {
+	for i, b := range l.big {
+		if cap(b) >= n {
+			last := len(l.big) - 1
+			l.big[i] = l.big[last]
+			l.big[last] = nil
+			l.big = l.big[:last]
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// putBig keeps a buffer over 64 KiB for getBig; at most 8, the largest.
+func (l *Loop) putBig(b []byte) {
+	if cap(b) <= 64<<10 {
+		return
+	}
+	if len(l.big) < 8 {
+		l.big = append(l.big, b[:0])
+		return
+	}
+	small := 0
+	for i := range l.big {
+		if cap(l.big[i]) < cap(l.big[small]) {
+			small = i
+		}
+	}
+	if cap(b) > cap(l.big[small]) {
+		l.big[small] = b[:0]
+	}
 }
 
 // Rand returns a fast pseudo-random number (xorshift); loop goroutine only.
