@@ -30,6 +30,7 @@ type Config struct {
 	Progress        bool
 	Name            string // label in reports; the scenario by default
 	CPUProfile      string
+	MemProfile      string
 }
 
 var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn"}
@@ -105,6 +106,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
 	fs.StringVar(&c.Name, "name", "", "label for the report")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")
+	fs.StringVar(&c.MemProfile, "memprofile", "", "write the bench's own heap profile here, taken with the clients still up")
 	return fs
 }
 

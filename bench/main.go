@@ -144,6 +144,12 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 	}
 	r.addEnd()
 	stop()
+	if cfg.MemProfile != "" {
+		if f, err := os.Create(cfg.MemProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	r.shutting.Store(true)
 	res := r.finish()
 	return res, r.exitCode(), nil

@@ -251,7 +251,7 @@ func (c *Conn) keep(data []byte, off int) {
 	rest := data[off:]
 	switch {
 	case len(rest) == 0:
-		if cap(c.in) > 64<<10 {
+		if cap(c.in) > 2<<10 { // 19,000 idle connections keep 2 KiB each at most
 			c.loop.putBig(c.in)
 			c.in = nil
 		} else {
@@ -264,7 +264,13 @@ func (c *Conn) keep(data []byte, off int) {
 	}
 	// Room for the whole frame, so the rest can be read in place.
 	if need := frameSize(c.in); need > cap(c.in) && need <= c.loop.e.cfg.MaxMessage+14 {
-		grown := append(c.loop.getBig(need), c.in...)
+		var grown []byte
+		if need > 64<<10 {
+			grown = c.loop.getBig(need)
+		} else {
+			grown = make([]byte, 0, need)
+		}
+		grown = append(grown, c.in...)
 		c.loop.putBig(c.in)
 		c.in = grown
 	}
