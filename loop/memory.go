@@ -37,7 +37,7 @@ func (m *memoryReturner) maybeRelease(now time.Time) bool {
 	}
 	metrics.Read(m.samples)
 	free, live := m.samples[0].Value.Uint64(), m.samples[1].Value.Uint64()
-	if free < 4<<20 || free < live/4 {
+	if free < 4<<20 || free < live/8 {
 		return false
 	}
 	m.last = now
