@@ -110,7 +110,7 @@ func TestE2EHandshakeBad400(t *testing.T) {
 	}
 	// A plain GET / with no handshake header at all is not a bad handshake
 	// but a browser visiting the port: with the demo off it is told to
-	// upgrade (426), as issue 5 settles.
+	// upgrade (426), as docs/protocol.md says.
 	t.Run("plain GET (demo off)", func(t *testing.T) {
 		r := dialRaw(t, host)
 		r.mustWrite([]byte("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"))

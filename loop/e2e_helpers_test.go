@@ -1,6 +1,6 @@
 package loop_test
 
-// End-to-end tests of Protocol V2 (/work/shared/protocol-v2.md), written to
+// End-to-end tests of Protocol V2 (docs/protocol.md), written to
 // the contract and not to the implementation: the server runs in-process
 // (loop.Start) but is only ever spoken to over loopback sockets, by
 // github.com/coder/websocket (an independent client library) or by the raw

@@ -251,7 +251,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 }
 
 // OnTick posts a sweep to every loop. It runs on gnet's ticker goroutine,
-// which must not touch conns (pitfalls: OnTick is not on a loop).
+// which must not touch conns: OnTick does not run on an event loop.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	if !s.stopping.Load() {
 		for _, l := range *s.loops.Load() {

@@ -1,4 +1,4 @@
-// Package web is the hangoutd demo page (issue 5): one HTML document that
+// Package web is the hangoutd demo page: one HTML document that
 // speaks Protocol V2 through the browser's own WebSocket.
 //
 // The sources stay three plain files (index.html, style.css, app.js) with no
