@@ -24,12 +24,12 @@ type conn struct {
 	loop  *eventLoop
 	token string
 
-	// deadline (unix nanos) is when the sweep acts on the conn: the end of
+	// deadline (monotime) is when the sweep acts on the conn: the end of
 	// its handshake time while handshaking, the end of its grace while
 	// lingering.
 	deadline int64
-	lastSeen int64 // unix nanos of the last inbound bytes, for the idle timeout
-	lastPkt  int64 // unix nanos of the last packet, for -rate-limit
+	lastSeen int64 // monotime of the last inbound bytes, for the idle timeout
+	lastPkt  int64 // monotime of the last packet, for -rate-limit; 0 = none yet
 
 	idx       int32   // position in loop.conns
 	welcome   int32   // welcome size: the outbound limit allows it on top of MaxOutbound

@@ -23,7 +23,7 @@ type eventLoop struct {
 	dirty     []*conn // conns with staged output
 	doomed    []*conn // conns to close once the current pass is done
 	lingering []*conn // conns to half-close once their last bytes are written
-	now       int64   // unix nanos, refreshed once per callback
+	now       int64   // monotime, refreshed once per callback
 
 	mb          mailbox
 	drainTask   gnet.RunnableFunc
@@ -48,12 +48,12 @@ func newEventLoop(s *Server, el gnet.EventLoop, id int) *eventLoop {
 	l := &eventLoop{srv: s, el: el, id: id, upgrader: codec.NewUpgrader(s.cfg.AllowedOrigins), seen: map[*conn]struct{}{}}
 	l.drainTask = l.drain
 	l.flushTask = l.deferredFlush
-	l.now = time.Now().UnixNano()
+	l.now = monotime()
 	l.lastPing = l.now
 	return l
 }
 
-func (l *eventLoop) tick() { l.now = time.Now().UnixNano() }
+func (l *eventLoop) tick() { l.now = monotime() }
 
 // outItem is one piece of staged output: the range [start,end) of the
 // loop's arena. No pointers, so the item list costs the GC nothing.
