@@ -20,25 +20,37 @@ func fakeServer(t *testing.T, serve func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every goroutine, the accept loop included, is counted before it
+	// starts, and an Add happens only under mu while closed is false, so no
+	// Add can race with the cleanup's Wait.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
+	closed := false
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
 			conns = append(conns, c)
-			mu.Unlock()
 			wg.Add(1)
+			mu.Unlock()
 			go func() { defer wg.Done(); serve(c) }()
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
 		mu.Lock()
+		closed = true
+		ln.Close()
 		for _, c := range conns {
 			c.Close()
 		}

@@ -24,8 +24,9 @@ type step struct {
 	serverArgs []string
 }
 
-// standardSet is the list. n scales the client counts (tests and
-// quick runs use a small scale); d is the measured window.
+// standardSet lists the steps of the standard set, in order. n scales the
+// client counts (tests and quick runs use a small scale); d is the
+// measured window.
 func standardSet(scale float64, d time.Duration) []step {
 	n := func(x int) int { return max(2, int(float64(x)*scale)) }
 	// connect and idle share one server (pinging every second) and one
