@@ -212,13 +212,27 @@ func checkClosePayload(p []byte) *CloseError {
 		return errBadClose
 	}
 	code, reason := ws.ParseCloseFrameDataUnsafe(p)
-	if code.IsNotUsed() || code.IsProtocolReserved() || !(code.IsProtocolDefined() || code.IsApplicationSpec() || code.IsPrivateSpec()) {
+	if !validCloseCode(code) {
 		return errBadClose
 	}
 	if !utf8.ValidString(reason) {
 		return errCloseBadReason
 	}
 	return nil
+}
+
+// validCloseCode reports whether a peer may send code in a close frame: the
+// codes of RFC 6455 7.4.1 and the IANA registry (1012-1014 included, which
+// gobwas/ws's IsProtocolDefined leaves out), less 1004 (reserved) and 1005,
+// 1006 and 1015 (never sent); and the 3000-4999 of libraries and
+// applications.
+func validCloseCode(code ws.StatusCode) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
 }
 
 // HeaderScratch lets ws.ReadHeaderBuffer read a header from a slice without

@@ -110,17 +110,30 @@ func TestReaderClosePayload(t *testing.T) {
 		{name: "bad UTF-8 reason", in: cframe(ws.OpClose, closePayload(1000, "bad \xff")), code: codeUTF8},
 		{name: "truncated rune reason", in: cframe(ws.OpClose, closePayload(1000, "\xc3")), code: codeUTF8},
 	}
-	// RFC 6455 7.4: 1004-1006 and 1015 are never sent; 0-999 unused;
-	// 1012-2999 not defined by the RFC (the reader follows gobwas/ws's
-	// list); 3000-4999 for applications; above 4999 invalid.
-	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999} {
+	// RFC 6455 7.4 and the IANA registry of close codes: 1004 is reserved,
+	// 1005, 1006 and 1015 are never sent; 1012-1014 are registered (service
+	// restart, try again later, bad gateway); 0-999 unused; the rest of
+	// 1000-2999 unassigned; 3000-4999 for applications; above 4999 invalid.
+	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
 		p := closePayload(code, "")
 		cases = append(cases, readCase{name: "valid code " + strconv.Itoa(int(code)), in: cframe(ws.OpClose, p), want: []got{{ws.OpClose, p}}})
 	}
-	for _, code := range []uint16{0, 1, 999, 1004, 1005, 1006, 1012, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
+	for _, code := range []uint16{0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
 		cases = append(cases, readCase{name: "bad code " + strconv.Itoa(int(code)), in: cframe(ws.OpClose, closePayload(code, "")), code: codeProtocol})
 	}
 	runReadCases(t, cases)
+}
+
+// TestClosePayloadEveryCode sweeps every code a close frame can carry: valid
+// are 1000-1003, 1007-1014 and 3000-4999, nothing else.
+func TestClosePayloadEveryCode(t *testing.T) {
+	for code := range 1 << 16 {
+		want := code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
+		err := checkClosePayload([]byte(closePayload(uint16(code), "r")))
+		if (err == nil) != want || (err != nil && err != errBadClose) {
+			t.Errorf("close code %d: %v, want valid %v", code, err, want)
+		}
+	}
 }
 
 func TestReaderDataFrames(t *testing.T) {
