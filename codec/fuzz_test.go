@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -186,7 +187,7 @@ func stdPacket(msg []byte) (code string, w wantPacket) {
 	} else if err := json.Unmarshal(rawTo, &targets); err != nil || rawTo[0] != '[' || hasNullElem(rawTo) {
 		return CodeBadPacket, w
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 || slices.Contains(targets, "") {
 		return CodeBadPacket, w
 	}
 	for _, t := range targets {
@@ -267,6 +268,12 @@ func packetSeeds() [][]byte {
 		[]byte(`{"\u0074o":"a","type":"error"}`),
 		[]byte(`{"to":[],"type":"t"}`),
 		[]byte(`{"to":[null],"type":"t"}`),
+		[]byte(`{"to":"","type":"t"}`),
+		[]byte(`{"to":[""],"type":"t"}`),
+		[]byte(`{"to":["abc",""],"type":"t"}`),
+		[]byte(`{"to":["","server"],"type":"changes"}`),
+		[]byte(`{"to":"","to":"a","type":"t"}`),
+		[]byte(`{"to":["\u0000"],"type":"t"}`),
 		[]byte(`{"to":"a","type":""}`),
 		[]byte(`{"to":"a","to":1,"type":"t"}`),
 		[]byte(` {"to" : "a" , "type":"t" , "data" : [ 1 ] } `),

@@ -30,6 +30,7 @@ var (
 	errNoTo        = &PacketError{CodeBadPacket, "\"to\" is missing"}
 	errToType      = &PacketError{CodeBadPacket, "\"to\" must be a string or an array of strings"}
 	errToEmpty     = &PacketError{CodeBadPacket, "\"to\" names no one"}
+	errEmptyToken  = &PacketError{CodeBadPacket, "\"to\" names an empty token"}
 	errServerMixed = &PacketError{CodeBadPacket, "\"to\" naming server must name nothing else"}
 	errNoType      = &PacketError{CodeBadPacket, "\"type\" is missing"}
 	errTypeType    = &PacketError{CodeBadPacket, "\"type\" must be a non-empty string"}
@@ -93,6 +94,9 @@ func ParsePacket(msg []byte, p *Packet) *PacketError {
 func (p *Packet) parseTo(to []byte) *PacketError {
 	switch to[0] {
 	case '"':
+		if len(to) == 2 {
+			return errToEmpty
+		}
 		return p.addTarget(to)
 	case '[':
 	default:
@@ -118,8 +122,13 @@ func (p *Packet) parseTo(to []byte) *PacketError {
 	return nil
 }
 
-// addTarget records one quoted target; "server" must stand alone.
+// addTarget records one quoted target; "server" must stand alone. The empty
+// string, a token no client can hold, is refused (other unknown tokens are
+// skipped when relaying); no escape decodes to nothing, so only "" is empty.
 func (p *Packet) addTarget(quoted []byte) *PacketError {
+	if len(quoted) == 2 {
+		return errEmptyToken
+	}
 	name := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(name, '\\') >= 0 {
 		name = unescape(quoted)

@@ -70,8 +70,11 @@ func TestParsePacketAccepted(t *testing.T) {
 		{`{"to":"a","type":"Changes"}`, wantPacket{typ: `"Changes"`, data: absent, targets: []string{"a"}}},
 		{`{"to":"a","type":"changes "}`, wantPacket{typ: `"changes "`, data: absent, targets: []string{"a"}}},
 		{`{"to":"a","type":"errors"}`, wantPacket{typ: `"errors"`, data: absent, targets: []string{"a"}}},
-		// An empty token names no one who can exist: skipped like any unknown one.
-		{`{"to":"","type":"t"}`, wantPacket{typ: `"t"`, data: absent, targets: []string{""}}},
+		// A NUL is not nothing: an unknown token, skipped when relayed.
+		{`{"to":"\u0000","type":"t"}`, wantPacket{typ: `"t"`, data: absent, targets: []string{"\x00"}}},
+		{`{"to":["a","\u0000"],"type":"t"}`, wantPacket{typ: `"t"`, data: absent, targets: []string{"a", "\x00"}}},
+		// Only the last "to" counts, so an empty one before it does not.
+		{`{"to":"","to":"a","type":"t"}`, wantPacket{typ: `"t"`, data: absent, targets: []string{"a"}}},
 	}
 	var p Packet
 	for _, tc := range cases {
@@ -124,6 +127,18 @@ func TestParsePacketRefused(t *testing.T) {
 		{`{"to":[null],"type":"t"}`, CodeBadPacket},
 		{`{"to":[],"type":"t"}`, CodeBadPacket},
 		{`{"to":[ ],"type":"t"}`, CodeBadPacket},
+		{`{"to":"","type":"t"}`, CodeBadPacket},
+		{`{"to":[""],"type":"t"}`, CodeBadPacket},
+		{`{"to":[ "" ],"type":"t"}`, CodeBadPacket},
+		{`{"to":["abc",""],"type":"t"}`, CodeBadPacket},
+		{`{"to":["","abc"],"type":"t"}`, CodeBadPacket},
+		{`{"to":["*",""],"type":"t"}`, CodeBadPacket},
+		{`{"to":["","*"],"type":"t"}`, CodeBadPacket},
+		{`{"to":["a","\u0061",""],"type":"t"}`, CodeBadPacket},
+		{`{"to":"","type":"changes"}`, CodeBadPacket},
+		{`{"to":["server",""],"type":"changes"}`, CodeBadPacket},
+		{`{"to":["","server"],"type":"changes"}`, CodeBadPacket},
+		{`{"to":"a","to":"","type":"t"}`, CodeBadPacket}, // the last "to" counts
 		{`{"to":["server","a"],"type":"changes"}`, CodeBadPacket},
 		{`{"to":["a","server"],"type":"changes"}`, CodeBadPacket},
 		{`{"to":["*","server"],"type":"changes"}`, CodeBadPacket},
@@ -161,6 +176,26 @@ func TestParsePacketRefused(t *testing.T) {
 		}
 		if err.Code != tc.code || err.Message == "" {
 			t.Errorf("%s: %v, want code %s", tc.msg, err, tc.code)
+		}
+	}
+}
+
+// TestParsePacketEmptyTo checks what a client is told for a "to" that names
+// no one: nothing at all, or an empty token, which no client can hold.
+func TestParsePacketEmptyTo(t *testing.T) {
+	const noOne, emptyToken = `"to" names no one`, `"to" names an empty token`
+	for _, tc := range []struct{ msg, message string }{
+		{`{"to":[],"type":"t"}`, noOne},
+		{`{"to":"","type":"t"}`, noOne},
+		{`{"to":[""],"type":"t"}`, emptyToken},
+		{`{"to":["abc",""],"type":"t"}`, emptyToken},
+		{`{"to":["","abc"],"type":"t"}`, emptyToken},
+		{`{"to":["server",""],"type":"changes"}`, emptyToken},
+	} {
+		var p Packet
+		err := ParsePacket([]byte(tc.msg), &p)
+		if err == nil || err.Code != CodeBadPacket || err.Message != tc.message {
+			t.Errorf("%s: %v, want %s: %s", tc.msg, err, CodeBadPacket, tc.message)
 		}
 	}
 }
