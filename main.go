@@ -77,7 +77,8 @@ func run(args []string, stderr io.Writer) int {
 		log.Info("admin listening", "addr", adminLn.Addr().String())
 	}
 	log.Info("listening", "addr", srv.Addr(), "loops", cfg.Loops, "flush_interval", cfg.FlushInterval,
-		"ping_interval", cfg.PingInterval, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns)
+		"ping_interval", cfg.PingInterval, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns,
+		"max_outbound", cfg.MaxOutbound, "max_outbound_total", cfg.MaxOutboundTotal)
 
 	got := <-sig
 	drain(srv, log, got, ops.DrainTimeout, sig)
@@ -118,6 +119,7 @@ type opsConfig struct {
 // environment and then to the contract's default: flag over env over default.
 func parseConfig(args []string, env func(string) (string, bool), stderr io.Writer) (loop.Config, opsConfig, slog.Level, error) {
 	cfg := loop.DefaultConfig()
+	cfg.MaxOutboundTotal = defaultOutboundTotal()
 	ops := opsConfig{Admin: "127.0.0.1:13373"}
 	fs := flag.NewFlagSet("hangoutd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // a bad flag gets one line, not the whole usage
@@ -130,6 +132,7 @@ func parseConfig(args []string, env func(string) (string, bool), stderr io.Write
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "close a connection not upgraded within this time")
 	fs.IntVar(&cfg.MaxMessage, "max-message", cfg.MaxMessage, "largest message in bytes, over all fragments")
 	fs.IntVar(&cfg.MaxOutbound, "max-outbound", cfg.MaxOutbound, "bytes waiting for one client before it is closed with 1008")
+	fs.IntVar(&cfg.MaxOutboundTotal, "max-outbound-total", cfg.MaxOutboundTotal, "bytes waiting for all clients together; beyond it the clients holding the most are closed with 1008 (default: a quarter of the machine's or the cgroup's memory); 0 = no limit")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most open connections; 0 = no limit")
 	fs.IntVar(&cfg.MaxProperties, "max-properties", cfg.MaxProperties, "most property keys per user")
 	fs.IntVar(&cfg.MaxKeyBytes, "max-key-bytes", cfg.MaxKeyBytes, "longest property key in bytes")

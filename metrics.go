@@ -25,6 +25,7 @@ type collector struct {
 	packets, invalid                       *prometheus.Desc
 	deliveries, bytesIn, bytesOut, welcome *prometheus.Desc
 	flushes, flushEntries, pings           *prometheus.Desc
+	mailboxDropped                         *prometheus.Desc
 }
 
 func newCollector(srv *loop.Server) *collector {
@@ -32,28 +33,29 @@ func newCollector(srv *loop.Server) *collector {
 		return prometheus.NewDesc("hangoutd_"+name, help, labels, nil)
 	}
 	return &collector{
-		srv:          srv,
-		open:         d("connections_open", "WebSocket connections open now (upgraded, not yet closed)."),
-		queued:       d("outbound_queued_bytes", "Bytes written but not yet taken by the kernel, summed over all connections (as of each loop's last sweep, at most 1 s old)."),
-		draining:     d("draining", "1 once a signal started the drain: new handshakes get 503."),
-		accepted:     d("connections_accepted_total", "TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request).", "outcome"),
-		closed:       d("connections_closed_total", "Upgraded connections closed, by reason and WebSocket close code (1006: the peer hung up without a close frame).", "reason", "code"),
-		packets:      d("packets_received_total", "Packets received, by kind: relay and changes (applied), invalid (refused with an error packet).", "kind"),
-		invalid:      d("packets_invalid_total", "Packets refused with an error packet, by error code.", "code"),
-		deliveries:   d("deliveries_total", "Relay and changes frames written to receivers (one per receiver)."),
-		bytesIn:      d("received_bytes_total", "Bytes read from clients, handshakes included."),
-		bytesOut:     d("sent_bytes_total", "Bytes written to clients, handshake answers and welcomes included."),
-		welcome:      d("welcome_bytes_total", "Bytes of welcome packets (frame headers included)."),
-		flushes:      d("flushes_total", "Changes packets broadcast (flushes that had something to send)."),
-		flushEntries: d("flush_entries_total", "Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."),
-		pings:        d("pings_sent_total", "WebSocket pings sent."),
+		srv:            srv,
+		open:           d("connections_open", "WebSocket connections open now (upgraded, not yet closed)."),
+		queued:         d("outbound_queued_bytes", "Bytes written but not yet taken by the kernel, summed over all connections (as of each loop's last write pass); bounded by -max-outbound-total."),
+		draining:       d("draining", "1 once a signal started the drain: new handshakes get 503."),
+		accepted:       d("connections_accepted_total", "TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request).", "outcome"),
+		closed:         d("connections_closed_total", "Upgraded connections closed, by reason and WebSocket close code (1006: the peer hung up without a close frame).", "reason", "code"),
+		packets:        d("packets_received_total", "Packets received, by kind: relay and changes (applied), invalid (refused with an error packet).", "kind"),
+		invalid:        d("packets_invalid_total", "Packets refused with an error packet, by error code.", "code"),
+		deliveries:     d("deliveries_total", "Relay and changes frames written to receivers (one per receiver)."),
+		bytesIn:        d("received_bytes_total", "Bytes read from clients, handshakes included."),
+		bytesOut:       d("sent_bytes_total", "Bytes written to clients, handshake answers and welcomes included."),
+		welcome:        d("welcome_bytes_total", "Bytes of welcome packets (frame headers included)."),
+		flushes:        d("flushes_total", "Changes packets broadcast (flushes that had something to send)."),
+		flushEntries:   d("flush_entries_total", "Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."),
+		pings:          d("pings_sent_total", "WebSocket pings sent."),
+		mailboxDropped: d("mailbox_dropped_total", "Deliveries dropped because a loop fell behind and its mailbox was full; their receivers are closed (reason mailbox_full)."),
 	}
 }
 
 // Describe sends every descriptor.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.open, c.queued, c.draining, c.accepted, c.closed, c.packets,
-		c.invalid, c.deliveries, c.bytesIn, c.bytesOut, c.welcome, c.flushes, c.flushEntries, c.pings} {
+		c.invalid, c.deliveries, c.bytesIn, c.bytesOut, c.welcome, c.flushes, c.flushEntries, c.pings, c.mailboxDropped} {
 		ch <- d
 	}
 }
@@ -88,6 +90,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.closed, s.PeerGone, "peer_gone", "1006")
 	counter(c.closed, s.IdleTimeouts, "idle_timeout", "1008")
 	counter(c.closed, s.SlowConsumers, "slow_consumer", "1008")
+	counter(c.closed, s.OutboundShed, "outbound_total", "1008")
+	counter(c.closed, s.MailboxLost, "mailbox_full", "1008")
 	counter(c.closed, s.ShutdownClose, "shutdown", "1001")
 	for _, code := range protocolCloseCodes {
 		counter(c.closed, s.ProtocolClose[code], "protocol_error", strconv.Itoa(code))
@@ -112,6 +116,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.flushes, s.Flushes)
 	counter(c.flushEntries, s.FlushEntries)
 	counter(c.pings, s.Pings)
+	counter(c.mailboxDropped, s.MailboxDropped)
 }
 
 func isProtocolCloseCode(code int) bool {

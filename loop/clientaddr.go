@@ -2,7 +2,6 @@ package loop
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,9 +11,10 @@ import (
 // refuseHandshake writes an HTTP error response to a conn that asked for an
 // upgrade and logs who was refused: 4xx (a client's mistake, or a browser
 // from a foreign origin) at info, 503 (full or draining, expected under
-// load and counted in the metrics) at debug. head is the request as far as
-// it arrived. The client's address is worked out only when the line is
-// logged: refusals are rare, and the hot path never pays for it.
+// load and counted in the metrics) at debug, through refusalLog (rate
+// limited, written off the loop). head is the request as far as it
+// arrived. The client's address is worked out only when the line is
+// logged: the hot path never pays for it.
 func (l *eventLoop) refuseHandshake(c *conn, head, resp []byte) {
 	l.writeRaw(c, resp)
 	status, _ := strconv.Atoi(string(resp[min(9, len(resp)):min(12, len(resp))]))
@@ -22,14 +22,13 @@ func (l *eventLoop) refuseHandshake(c *conn, head, resp []byte) {
 	if status == 503 {
 		level = slog.LevelDebug
 	}
-	log := l.srv.log
-	if !log.Enabled(context.Background(), level) {
+	if !l.srv.refusals.enabled(level, l.now) {
 		return
 	}
 	_, reason, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
 	peer := c.gc.RemoteAddr()
-	log.Log(context.Background(), level, "handshake refused", "status", status,
-		"reason", string(bytes.TrimSpace(reason)), "client", clientAddr(peer, head, l.srv.cfg.TrustProxy), "peer", addrString(peer))
+	l.srv.refusals.post(refusal{level: level, status: status, reason: string(bytes.TrimSpace(reason)),
+		client: clientAddr(peer, head, l.srv.cfg.TrustProxy), peer: addrString(peer)})
 }
 
 func addrString(a net.Addr) string {

@@ -20,6 +20,8 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	MaxMessage       int // bytes, over all fragments
 	MaxOutbound      int // bytes waiting for one client before it is closed with 1008
+	MaxOutboundTotal int // bytes waiting for all clients together; 0 = no limit (see outbound.go)
+	MaxMailbox       int // bytes of deliveries waiting for one loop; 0 = derived (see mailbox.go)
 	MaxConns         int // 0 = no limit
 	MaxProperties    int
 	MaxKeyBytes      int
@@ -64,13 +66,30 @@ func (c *Config) Validate() error {
 	check(c.IdleTimeout > 0, "idle-timeout", "must be > 0")
 	check(c.HandshakeTimeout > 0, "handshake-timeout", "must be > 0")
 	check(c.MaxMessage >= 128, "max-message", "must be >= 128 bytes")
-	check(c.MaxOutbound >= 1024, "max-outbound", "must be >= 1024 bytes")
+	check(c.MaxOutbound >= 1024 && c.MaxOutbound <= 1<<30, "max-outbound", "must be 1024 bytes to 1 GiB")
+	check(c.MaxOutboundTotal == 0 || c.MaxOutboundTotal >= c.MaxOutbound, "max-outbound-total", "must be 0 (no limit) or >= max-outbound")
+	check(c.MaxMailbox >= 0, "max-mailbox", "must be >= 0")
 	check(c.MaxConns >= 0, "max-conns", "must be >= 0")
 	check(c.MaxProperties > 0, "max-properties", "must be > 0")
 	check(c.MaxKeyBytes > 0, "max-key-bytes", "must be > 0")
 	check(c.MaxPropertyBytes >= 2, "max-property-bytes", "must be >= 2")
 	check(c.RateLimit >= 0, "rate-limit", "must be >= 0")
 	return errors.Join(errs...)
+}
+
+// mailboxBound is the frame bytes one loop's mailbox may hold: MaxMailbox,
+// or an eighth of -max-outbound-total shared by the loops (at least 16 MiB,
+// 256 MiB without a total). A loop that needs more is far behind: what it
+// would hold is a copy of packets its clients cannot be sent in time anyway.
+func (c *Config) mailboxBound() int {
+	switch {
+	case c.MaxMailbox > 0:
+		return c.MaxMailbox
+	case c.MaxOutboundTotal > 0:
+		return max(16<<20, c.MaxOutboundTotal/(8*max(c.Loops, 1)))
+	default:
+		return 256 << 20
+	}
 }
 
 // tickEvery is how often each loop sweeps for pings and timeouts: often

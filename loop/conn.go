@@ -41,8 +41,10 @@ type conn struct {
 	first, last int32
 
 	state      connState
-	retired    bool // no longer a user: out of the table and presence
-	halfClosed bool // our side of the TCP connection is shut down
+	retired    bool  // no longer a user: out of the table and presence
+	halfClosed bool  // our side of the TCP connection is shut down
+	listed     bool  // in loop.backlog
+	queued     int32 // gnet's outbound bytes as last seen (outbound.go)
 
 	rd codec.Reader
 }

@@ -2,6 +2,7 @@ package loop
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -19,11 +20,14 @@ type eventLoop struct {
 	id    int
 	stats Stats
 
-	conns     []*conn // every conn of this loop, handshaking or open
-	dirty     []*conn // conns with staged output
-	doomed    []*conn // conns to close once the current pass is done
-	lingering []*conn // conns to half-close once their last bytes are written
-	now       int64   // monotime, refreshed once per callback
+	conns     []*conn      // every conn of this loop, handshaking or open
+	dirty     []*conn      // conns with staged output (a conn written early stays listed, with nothing staged)
+	backlog   []*conn      // conns whose last known queued output is > 0 (outbound.go)
+	queued    int64        // sum of conn.queued over this loop's conns
+	largest   atomic.Int64 // the largest conn.queued of this loop as of its last flush; other loops read it
+	doomed    []*conn      // conns to close once the current pass is done
+	lingering []*conn      // conns to half-close once their last bytes are written
+	now       int64        // monotime, refreshed once per callback
 
 	mb          mailbox
 	drainTask   gnet.RunnableFunc
@@ -38,6 +42,7 @@ type eventLoop struct {
 	hdr      []byte    // frame header scratch
 	items    []outItem // staged output of every dirty conn
 	arena    []byte    // the bytes staged in this wake-up, each copied once
+	byQueue  []*conn   // scratch of shed
 	targets  []*conn   // relay receivers scratch
 	remote   []*job    // per destination loop, while grouping a relay
 	seen     map[*conn]struct{}
@@ -56,9 +61,12 @@ func newEventLoop(s *Server, el gnet.EventLoop, id int) *eventLoop {
 func (l *eventLoop) tick() { l.now = monotime() }
 
 // outItem is one piece of staged output: the range [start,end) of the
-// loop's arena. No pointers, so the item list costs the GC nothing.
+// loop's arena. No pointers, so the item list costs the GC nothing. The
+// offsets are full ints: an arena is flushed early past arenaFlushAt, but a
+// single drain may still stage more than 2 GiB in principle, and a wrapped
+// offset would panic the loop and take every connection on it down.
 type outItem struct {
-	start, end int32
+	start, end int
 	next       int32 // the conn's next item, 1-based; 0 ends the chain
 }
 
@@ -66,14 +74,14 @@ type outItem struct {
 // to any number of conns. A packet for 10,000 receivers on this loop is one
 // copy, and since a conn's consecutive ranges merge, a conn that receives 50
 // broadcasts in one wake-up still has a single item: one contiguous write.
-func (l *eventLoop) put(b []byte) (start, end int32) {
-	start = int32(len(l.arena))
+func (l *eventLoop) put(b []byte) (start, end int) {
+	start = len(l.arena)
 	l.arena = append(l.arena, b...)
-	return start, int32(len(l.arena))
+	return start, len(l.arena)
 }
 
 // stageRange queues arena[start:end] for c; false if c takes no output.
-func (l *eventLoop) stageRange(c *conn, start, end int32) bool {
+func (l *eventLoop) stageRange(c *conn, start, end int) bool {
 	if c.state != stateOpen {
 		return false
 	}
@@ -126,18 +134,35 @@ func (l *eventLoop) stageAll(conns []*conn, frame []byte) {
 const deferFlushAt = 256
 
 // endPass ends a callback or a mailbox drain: the staged output is written
-// now, or by a flush queued behind the loop's pending events.
-func (l *eventLoop) endPass() {
+// now, or by a flush queued behind the loop's pending events. from is the
+// conn whose bytes the callback read (nil for a drain).
+//
+// When the flush waits, the last words of lingering conns and everything
+// staged for from are written at once all the same: a peer that sent its
+// close frame (or a bad packet) and hung up would otherwise have gnet close
+// the connection, reading its end of stream, before the deferred flush
+// writes the answer, and the answer would be lost.
+func (l *eventLoop) endPass(from *conn) {
+	if !l.flushQueued && len(l.dirty) < deferFlushAt {
+		l.flushAll()
+		return
+	}
+	for i := 0; i < len(l.lingering); i++ {
+		if c := l.lingering[i]; c.first != 0 {
+			l.write(c)
+		}
+	}
+	if from != nil && from.first != 0 {
+		l.write(from)
+	}
 	if l.flushQueued {
 		return // a flush is already coming and will take this pass's output
 	}
-	if len(l.dirty) >= deferFlushAt {
-		l.flushQueued = true
-		if l.el.Execute(context.Background(), l.flushTask) == nil {
-			return
-		}
-		l.flushQueued = false
+	l.flushQueued = true
+	if l.el.Execute(context.Background(), l.flushTask) == nil {
+		return
 	}
+	l.flushQueued = false
 	l.flushAll()
 }
 
@@ -152,28 +177,23 @@ func (l *eventLoop) deferredFlush(context.Context) error {
 // further gives the memory back.
 const maxArena = 1 << 20
 
+// arenaFlushAt is the arena size past which a drain writes what it has
+// staged before it runs its next job, so a loop that falls far behind does
+// not stage its whole mailbox at once.
+const arenaFlushAt = 4 << 20
+
 // flushAll writes each dirty conn's staged output with one write (or
-// writev), enforces the outbound limit, and carries out the closes decided
-// meanwhile.
+// writev), enforces the outbound limits, and carries out the closes decided
+// meanwhile. It may run OnClose (gnet closes a conn whose write fails, and
+// the closes here run it too), which removes conns from l.conns: never call
+// it while ranging over l.conns.
 func (l *eventLoop) flushAll() {
 	for i := 0; i < len(l.dirty); i++ { // closing a slow consumer may append
 		c := l.dirty[i]
 		l.dirty[i] = nil
-		iov := l.wv[:0]
-		for k := c.first; k != 0; k = l.items[k-1].next {
-			it := l.items[k-1]
-			iov = append(iov, l.arena[it.start:it.end])
+		if c.first != 0 {
+			l.write(c)
 		}
-		c.first, c.last = 0, 0
-		if c.state == stateOpen || c.state == stateClosing {
-			l.stats.BytesOut.Add(uint64(writeAll(c, iov)))
-			if c.state == stateOpen && c.gc.OutboundBuffered() > l.srv.cfg.MaxOutbound+int(c.welcome) {
-				l.stats.SlowConsumers.Add(1)
-				l.closeWith(c, ws.StatusPolicyViolation, "slow consumer")
-			}
-		}
-		clear(iov)
-		l.wv = iov[:0]
 	}
 	l.dirty = l.dirty[:0]
 	l.items = l.items[:0]
@@ -181,6 +201,8 @@ func (l *eventLoop) flushAll() {
 		l.arena = nil
 	}
 	l.arena = l.arena[:0]
+	l.refreshBacklog()
+	l.shed()
 	for i, c := range l.lingering {
 		l.lingering[i] = nil
 		l.halfClose(c)
@@ -193,6 +215,29 @@ func (l *eventLoop) flushAll() {
 		}
 	}
 	l.doomed = l.doomed[:0]
+}
+
+// write sends c's staged output with one write (or writev) and applies the
+// per-client outbound limit. A failed write runs OnClose inside it.
+func (l *eventLoop) write(c *conn) {
+	iov := l.wv[:0]
+	for k := c.first; k != 0; k = l.items[k-1].next {
+		it := l.items[k-1]
+		iov = append(iov, l.arena[it.start:it.end])
+	}
+	c.first, c.last = 0, 0
+	if c.state == stateOpen || c.state == stateClosing {
+		l.stats.BytesOut.Add(uint64(writeAll(c, iov)))
+		if c.state != stateClosed { // the write may have closed it
+			l.note(c)
+		}
+		if c.state == stateOpen && int(c.queued) > l.srv.cfg.MaxOutbound+int(c.welcome) {
+			l.stats.SlowConsumers.Add(1)
+			l.closeWith(c, ws.StatusPolicyViolation, "slow consumer")
+		}
+	}
+	clear(iov)
+	l.wv = iov[:0]
 }
 
 // writeAll hands iov to gnet: one write, or writevs of at most maxIOV
@@ -243,10 +288,12 @@ func (l *eventLoop) linger(c *conn) {
 	l.lingering = append(l.lingering, c)
 }
 
-// halfClose shuts down our side once everything sent has left gnet's
-// buffer, so the peer reads our last bytes, then end of stream.
+// halfClose shuts down our side once everything sent has left both the
+// loop's staging and gnet's buffer, so the peer reads our last bytes, then
+// end of stream. Output still staged (a flush that waits, or a second sweep
+// in the same drain) keeps the write side open until it is written.
 func (l *eventLoop) halfClose(c *conn) {
-	if c.state != stateClosing || c.halfClosed || c.gc.OutboundBuffered() > 0 {
+	if c.state != stateClosing || c.halfClosed || c.first != 0 || c.gc.OutboundBuffered() > 0 {
 		return
 	}
 	c.halfClosed = true
@@ -301,6 +348,17 @@ func (l *eventLoop) run(j *job) {
 			l.stageAll(j.conns, j.frame.b)
 		}
 		j.frame.release()
+	case jobLost:
+		conns := j.conns
+		if j.all {
+			conns = l.conns
+		}
+		for _, c := range conns {
+			if c.state == stateOpen {
+				l.stats.MailboxLost.Add(1)
+				l.closeWith(c, ws.StatusPolicyViolation, "server behind; packets lost")
+			}
+		}
 	case jobSweep:
 		l.sweep()
 	case jobBarrier:
@@ -331,9 +389,7 @@ func (l *eventLoop) sweep() {
 		l.lastPing = l.now
 	}
 	idleDeadline := l.now - int64(cfg.IdleTimeout)
-	queued := 0
 	for _, c := range l.conns {
-		queued += c.gc.OutboundBuffered()
 		switch c.state {
 		case stateHandshake:
 			if l.now > c.deadline {
@@ -356,7 +412,6 @@ func (l *eventLoop) sweep() {
 			}
 		}
 	}
-	l.stats.OutboundQueued.Store(uint64(queued))
 }
 
 // await posts a job of kind (jobBarrier or jobShutdown) and waits until

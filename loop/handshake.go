@@ -93,6 +93,9 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	}
 	clear(iov) // do not pin an old snapshot
 	l.iov = iov[:0]
+	if c.state == stateOpen { // a failed write has closed it
+		l.note(c)
+	}
 	c.welcome = int32(min(n+len(l.hdr), math.MaxInt32))
 	l.stats.Upgraded.Add(1)
 	l.stats.WelcomeBytes.Add(uint64(c.welcome))

@@ -66,7 +66,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
 		c.unread -= int32(consumed)
 	}
-	l.endPass()
+	l.endPass(c)
 	return gnet.None
 }
 

@@ -12,6 +12,7 @@ const (
 	jobSweep                   // pings and timeouts
 	jobShutdown                // close 1001 to everyone
 	jobBarrier                 // nothing: Shutdown waits for it to know earlier callbacks are done
+	jobLost                    // a jobDeliver dropped from a full mailbox: close its receivers
 )
 
 // job is work one goroutine hands to a loop. It is owned by the sender until
@@ -44,16 +45,35 @@ func (j *job) recycle() {
 // post after a drain wakes the loop with a single Execute, so however many
 // jobs pile up, the loop is woken once and drains them all in one go — and
 // its connections' output is written once for all of them.
+//
+// A loop that falls behind (its own clients keep it busy while other loops
+// relay to it) would let its mailbox grow without end, each job holding a
+// frame. So the frames waiting in a mailbox are bounded by Server.maxMailbox
+// bytes: a delivery that does not fit loses its frame and stays queued as a
+// jobLost, whose receivers the loop closes with 1008 when it gets to it. A
+// receiver never misses a packet silently, and posting never blocks.
 type mailbox struct {
 	mu    sync.Mutex
 	jobs  []*job
+	bytes int  // frame bytes held by jobs, for the bound
 	awake bool // a drain is scheduled and has not yet taken the jobs
 	spare []*job
 }
 
 // post hands j to the loop. It never blocks on the loop.
 func (l *eventLoop) post(j *job) {
+	n := 0
+	if j.frame != nil {
+		n = len(j.frame.b)
+	}
 	l.mb.mu.Lock()
+	if n > 0 && l.mb.bytes > 0 && l.mb.bytes+n > l.srv.maxMailbox {
+		j.frame.release()
+		j.kind, j.frame, n = jobLost, nil, 0
+		l.stats.MailboxDropped.Add(1)
+	}
+	l.mb.bytes += n
+	l.stats.MailboxBytes.Store(int64(l.mb.bytes))
 	l.mb.jobs = append(l.mb.jobs, j)
 	wake := !l.mb.awake
 	l.mb.awake = true
@@ -63,7 +83,7 @@ func (l *eventLoop) post(j *job) {
 			// The engine is stopping: nothing will run these jobs.
 			l.mb.mu.Lock()
 			jobs := l.mb.jobs
-			l.mb.jobs, l.mb.awake = nil, false
+			l.mb.jobs, l.mb.awake, l.mb.bytes = nil, false, 0
 			l.mb.mu.Unlock()
 			for _, j := range jobs {
 				l.discard(j)
@@ -78,14 +98,19 @@ func (l *eventLoop) drain(context.Context) error {
 	jobs := l.mb.jobs
 	l.mb.jobs, l.mb.spare = l.mb.spare[:0], nil
 	l.mb.awake = false
+	l.mb.bytes = 0
+	l.stats.MailboxBytes.Store(0)
 	l.mb.mu.Unlock()
 
 	l.tick()
 	for i, j := range jobs {
 		l.run(j)
 		jobs[i] = nil
+		if len(l.arena) > arenaFlushAt {
+			l.flushAll() // between jobs, never while one ranges over l.conns
+		}
 	}
-	l.endPass()
+	l.endPass(nil)
 	l.mb.mu.Lock()
 	if l.mb.spare == nil {
 		l.mb.spare = jobs[:0]

@@ -20,7 +20,7 @@ func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 
 	targets := l.resolve(p.Targets)
 	local := 0
-	var start, end int32 = -1, -1
+	start, end := -1, -1
 	for _, r := range targets {
 		if r.loop == l {
 			if start < 0 {

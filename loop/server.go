@@ -23,13 +23,15 @@ import (
 type Server struct {
 	gnet.BuiltinEventEngine
 
-	cfg      Config
-	log      *slog.Logger
-	eng      gnet.Engine
-	addr     string
-	table    *state.Table[*conn]
-	presence *state.Presence
-	active   atomic.Int64 // open (upgraded) connections, for -max-conns
+	cfg        Config
+	log        *slog.Logger
+	eng        gnet.Engine
+	addr       string
+	table      *state.Table[*conn]
+	presence   *state.Presence
+	active     atomic.Int64 // open (upgraded) connections, for -max-conns
+	maxMailbox int          // frame bytes one loop's mailbox may hold (mailbox.go)
+	outbound   atomic.Int64 // bytes gnet holds for all clients, for -max-outbound-total (outbound.go)
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*eventLoop] // copy-on-write: loops seen so far
@@ -39,7 +41,8 @@ type Server struct {
 	flushes    atomic.Uint64
 	flushEntry atomic.Uint64
 
-	memory *memoryReturner // touched only by OnTick
+	memory   *memoryReturner // touched only by OnTick
+	refusals *refusalLog
 
 	booted      chan struct{}
 	stop        chan struct{} // closed by Shutdown
@@ -71,10 +74,12 @@ func Start(cfg Config) (*Server, error) {
 		}),
 		booted:      make(chan struct{}),
 		memory:      newMemoryReturner(10 * time.Second),
+		refusals:    newRefusalLog(cfg.Logger),
 		stop:        make(chan struct{}),
 		runErr:      make(chan error, 1),
 		flusherDone: make(chan struct{}),
 	}
+	s.maxMailbox = cfg.mailboxBound()
 	s.loops.Store(new([]*eventLoop))
 	go func() {
 		s.runErr <- gnet.Run(s, "tcp://"+cfg.Addr,
@@ -97,6 +102,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	go s.flusher()
+	go s.refusals.run(s.stop)
 	return s, nil
 }
 
@@ -238,6 +244,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l := c.loop
+	l.forget(c)
 	switch c.state {
 	case stateOpen:
 		l.stats.PeerGone.Add(1)

@@ -27,6 +27,8 @@ type Stats struct {
 	PeerGone      atomic.Uint64 // TCP closed without a close frame
 	IdleTimeouts  atomic.Uint64
 	SlowConsumers atomic.Uint64
+	OutboundShed  atomic.Uint64 // closed while all output together was over -max-outbound-total
+	MailboxLost   atomic.Uint64 // closed because a delivery for them was dropped from a full mailbox
 	ShutdownClose atomic.Uint64
 	ProtocolClose [16]atomic.Uint64 // protocol errors, by close code - 1000
 
@@ -41,6 +43,11 @@ type Stats struct {
 	BytesOut     atomic.Uint64
 	WelcomeBytes atomic.Uint64
 	Pings        atomic.Uint64
+
+	// MailboxDropped counts deliveries dropped because this loop's mailbox
+	// was over its bound; MailboxBytes is a gauge of what it holds now.
+	MailboxDropped atomic.Uint64
+	MailboxBytes   atomic.Int64
 
 	// OutboundQueued is a gauge, not a counter: the bytes gnet holds for
 	// this loop's conns, summed by each sweep (OutboundBuffered is only
@@ -109,6 +116,7 @@ type Snapshot struct {
 	Upgraded, BadHandshakes, OriginRefused, Full, HandshakeTimeouts, PlainHTTP uint64
 	DrainRefused, HandshakeAborted                                             uint64
 	ClientCloses, PeerGone, IdleTimeouts, SlowConsumers, ShutdownClose         uint64
+	OutboundShed, MailboxLost, MailboxDropped                                  uint64
 	ProtocolClose                                                              map[int]uint64 // close code -> count
 	PacketsRelay, PacketsChanges, PacketsInvalid, RateLimited                  uint64
 	Invalid                                                                    map[string]uint64 // error code -> count
@@ -129,6 +137,9 @@ func (s *Stats) addTo(out *Snapshot) {
 	out.PeerGone += s.PeerGone.Load()
 	out.IdleTimeouts += s.IdleTimeouts.Load()
 	out.SlowConsumers += s.SlowConsumers.Load()
+	out.OutboundShed += s.OutboundShed.Load()
+	out.MailboxLost += s.MailboxLost.Load()
+	out.MailboxDropped += s.MailboxDropped.Load()
 	out.ShutdownClose += s.ShutdownClose.Load()
 	for i := range s.ProtocolClose {
 		if v := s.ProtocolClose[i].Load(); v > 0 {
