@@ -71,6 +71,9 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logLimit(log)
+	guardStop := make(chan struct{})
+	defer close(guardStop)
+	startHeapGuard(srv, cfg.MaxOutboundTotal, guardStop)
 	var admin *http.Server
 	if adminLn != nil {
 		admin = serveAdmin(adminLn, srv, log)

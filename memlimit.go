@@ -2,9 +2,16 @@ package main
 
 import (
 	"bufio"
+	"math"
 	"os"
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"hangoutd/loop"
 )
 
 // defaultOutboundTotal is -max-outbound-total's default: a quarter of the
@@ -58,4 +65,78 @@ func cgroupLimit() uint64 {
 		return v
 	}
 	return 0
+}
+
+// heapGuard keeps the Go heap close to what is live while output piles up.
+// With GOGC's default the heap grows to twice what was live at the last
+// collection before the next one starts; when most of what is live is
+// output for clients that do not read, bounded by -max-outbound-total,
+// twice is the difference between a bound that holds and one that does
+// not. And the buffers gnet frees (a closed client's) stay in its pool
+// until two collections have passed. So every tick the runtime's soft
+// memory limit is set to what is live besides the queued output, plus the
+// whole output bound, plus headroom: the collector runs early only when the
+// heap nears that. GOMEMLIMIT, when set, wins and nothing is changed.
+type heapGuard struct {
+	srv      *loop.Server
+	bound    int64
+	samples  []rtmetrics.Sample
+	lastSet  int64
+	headroom int64
+	state    [50]int64 // live heap besides queued output, one per tick: the last 5 s
+	next     int
+}
+
+// heapHeadroom is what the heap may hold beyond the live state and the
+// output bound before the collector is pushed: garbage of the current
+// cycle, frames in flight, mailboxes.
+const heapHeadroom = 32 << 20
+
+func startHeapGuard(srv *loop.Server, bound int, stop <-chan struct{}) {
+	if bound <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	g := &heapGuard{srv: srv, bound: int64(bound), headroom: heapHeadroom, samples: []rtmetrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}}
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		defer debug.SetMemoryLimit(math.MaxInt64)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				g.adjust()
+			}
+		}
+	}()
+}
+
+// adjust sets the limit from the live heap of the last collection.
+func (g *heapGuard) adjust() {
+	rtmetrics.Read(g.samples)
+	live := int64(g.samples[0].Value.Uint64())
+	var heap int64
+	for _, s := range g.samples[2:] {
+		heap += int64(s.Value.Uint64())
+	}
+	runtimeOther := int64(g.samples[1].Value.Uint64()) - heap // stacks, GC metadata, ...
+	// What is live besides queued output also holds, right after clients
+	// were cut, their buffers in gnet's pool and garbage of the cycle;
+	// the least of the last seconds is the state that stays.
+	g.state[g.next] = max(live-g.srv.OutboundQueued(), 0)
+	g.next = (g.next + 1) % len(g.state)
+	state := slices.Min(g.state[:])
+	limit := runtimeOther + state + g.bound + g.headroom
+	if limit != g.lastSet {
+		debug.SetMemoryLimit(limit)
+		g.lastSet = limit
+	}
 }

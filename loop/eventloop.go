@@ -2,7 +2,6 @@ package loop
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -20,14 +19,13 @@ type eventLoop struct {
 	id    int
 	stats Stats
 
-	conns     []*conn      // every conn of this loop, handshaking or open
-	dirty     []*conn      // conns with staged output (a conn written early stays listed, with nothing staged)
-	backlog   []*conn      // conns whose last known queued output is > 0 (outbound.go)
-	queued    int64        // sum of conn.queued over this loop's conns
-	largest   atomic.Int64 // the largest conn.queued of this loop as of its last flush; other loops read it
-	doomed    []*conn      // conns to close once the current pass is done
-	lingering []*conn      // conns to half-close once their last bytes are written
-	now       int64        // monotime, refreshed once per callback
+	conns     []*conn // every conn of this loop, handshaking or open
+	dirty     []*conn // conns with staged output (a conn written early stays listed, with nothing staged)
+	backlog   []*conn // conns whose last known queued output is > 0 (outbound.go)
+	queued    int64   // sum of conn.queued over this loop's conns
+	doomed    []*conn // conns to close once the current pass is done
+	lingering []*conn // conns to half-close once their last bytes are written
+	now       int64   // monotime, refreshed once per callback
 
 	mb          mailbox
 	drainTask   gnet.RunnableFunc
@@ -188,11 +186,15 @@ const arenaFlushAt = 4 << 20
 // the closes here run it too), which removes conns from l.conns: never call
 // it while ranging over l.conns.
 func (l *eventLoop) flushAll() {
+	shed := true                        // until a shed finds nothing it may close
 	for i := 0; i < len(l.dirty); i++ { // closing a slow consumer may append
 		c := l.dirty[i]
 		l.dirty[i] = nil
 		if c.first != 0 {
 			l.write(c)
+			if shed && l.overTotal() {
+				shed = l.shed() // one pass must not overshoot the total by every conn's share of it
+			}
 		}
 	}
 	l.dirty = l.dirty[:0]
@@ -202,7 +204,9 @@ func (l *eventLoop) flushAll() {
 	}
 	l.arena = l.arena[:0]
 	l.refreshBacklog()
-	l.shed()
+	if l.overTotal() {
+		l.shed()
+	}
 	for i, c := range l.lingering {
 		l.lingering[i] = nil
 		l.halfClose(c)
@@ -217,13 +221,23 @@ func (l *eventLoop) flushAll() {
 	l.doomed = l.doomed[:0]
 }
 
+// gnetChunk is the largest piece of one write. What the socket does not
+// take, gnet copies into a buffer per piece rounded up to a power of two: a
+// merged range of 4.1 MB would cost 8 MiB while it waits. Pieces of 64 KiB
+// waste nothing but in the last one, and cost no extra syscall.
+const gnetChunk = 64 << 10
+
 // write sends c's staged output with one write (or writev) and applies the
 // per-client outbound limit. A failed write runs OnClose inside it.
 func (l *eventLoop) write(c *conn) {
 	iov := l.wv[:0]
 	for k := c.first; k != 0; k = l.items[k-1].next {
 		it := l.items[k-1]
-		iov = append(iov, l.arena[it.start:it.end])
+		for b := l.arena[it.start:it.end]; len(b) > 0; {
+			n := min(len(b), gnetChunk)
+			iov = append(iov, b[:n])
+			b = b[n:]
+		}
 	}
 	c.first, c.last = 0, 0
 	if c.state == stateOpen || c.state == stateClosing {

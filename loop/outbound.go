@@ -30,6 +30,7 @@ func (l *eventLoop) note(c *conn) {
 	if !c.listed {
 		c.listed = true
 		l.backlog = append(l.backlog, c)
+		l.srv.backlogged.Add(1)
 	}
 	l.account(int64(q) - int64(c.queued))
 	c.queued = q
@@ -59,55 +60,58 @@ func (l *eventLoop) refreshBacklog() {
 			kept = append(kept, c)
 		} else {
 			c.listed = false
+			l.srv.backlogged.Add(-1)
 		}
 	}
 	clear(l.backlog[len(kept):])
 	l.backlog = kept
 	l.stats.OutboundQueued.Store(uint64(max(l.queued, 0)))
-	var top int64
-	for _, c := range kept {
-		top = max(top, int64(c.queued))
-	}
-	l.largest.Store(top)
 }
 
 // shed closes this loop's clients holding the most output while the total
-// of all loops is over -max-outbound-total. It closes a client only while
-// that client holds at least as much as the largest on any other loop, so
-// the clients holding the most are closed first wherever they are, and a
-// loop whose clients keep up closes nobody; the loop that holds the largest
-// does it at its next flush (at the latest its next sweep).
+// of all loops is over -max-outbound-total, largest first, until it is back
+// under. Only a client holding at least the average of all clients with
+// output waiting may be closed: each loop can act at once on its own
+// clients, with no word from the others, and a loop whose clients keep up
+// closes nobody while clients elsewhere hold more than they do.
 //
 // A shed client's connection is closed at once, after a 1008 close frame
 // that reaches it only if it reads: its buffer is the memory to give back,
 // and a client that does not read would hold it for the whole close grace.
-func (l *eventLoop) shed() {
-	limit := l.srv.cfg.MaxOutboundTotal
-	if limit <= 0 || l.srv.outbound.Load() <= int64(limit) || len(l.backlog) == 0 {
-		return
-	}
-	var others int64
-	for _, o := range *l.srv.loops.Load() {
-		if o != l {
-			others = max(others, o.largest.Load())
-		}
-	}
+// For the same reason a client already closing (a slow consumer in its
+// grace) is cut now when it holds that much. The close runs OnClose, so
+// shed must not run while anything ranges over l.conns.
+//
+// It reports whether it closed anyone.
+func (l *eventLoop) shed() bool {
+	avg := l.srv.outbound.Load() / max(l.srv.backlogged.Load(), 1)
 	by := append(l.byQueue[:0], l.backlog...)
 	slices.SortFunc(by, func(a, b *conn) int { return int(b.queued) - int(a.queued) })
-	over := l.srv.outbound.Load() - int64(limit)
+	closed := false
 	for _, c := range by {
-		if over <= 0 || int64(c.queued) < others {
+		if !l.overTotal() || int64(c.queued) < avg {
 			break
 		}
-		if c.state != stateOpen {
-			continue // closing already; its buffer goes when it does
+		if c.state == stateClosed {
+			continue
 		}
-		over -= int64(c.queued)
-		l.stats.OutboundShed.Add(1)
-		var b [64]byte
-		_, _ = c.gc.Write(codec.AppendClose(b[:0], ws.StatusPolicyViolation, "server output over its limit"))
-		l.closeNow(c)
+		if c.state == stateOpen {
+			l.stats.OutboundShed.Add(1)
+			var b [64]byte
+			_, _ = c.gc.Write(codec.AppendClose(b[:0], ws.StatusPolicyViolation, "server output over its limit"))
+		}
+		l.retire(c)
+		c.state = stateClosing // so OnClose does not count a peer that hung up
+		_ = l.el.Close(c.gc)   // runs OnClose, which gives c's share of the total back
+		closed = true
 	}
 	clear(by)
 	l.byQueue = by[:0]
+	return closed
+}
+
+// overTotal reports whether all output together is over -max-outbound-total.
+func (l *eventLoop) overTotal() bool {
+	limit := l.srv.cfg.MaxOutboundTotal
+	return limit > 0 && l.srv.outbound.Load() > int64(limit)
 }

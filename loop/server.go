@@ -32,6 +32,7 @@ type Server struct {
 	active     atomic.Int64 // open (upgraded) connections, for -max-conns
 	maxMailbox int          // frame bytes one loop's mailbox may hold (mailbox.go)
 	outbound   atomic.Int64 // bytes gnet holds for all clients, for -max-outbound-total (outbound.go)
+	backlogged atomic.Int64 // clients with output waiting in gnet (outbound.go)
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*eventLoop] // copy-on-write: loops seen so far
@@ -124,6 +125,10 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	close(s.booted)
 	return gnet.None
 }
+
+// OutboundQueued is the output gnet holds for all clients together, as of
+// each loop's last write pass: what -max-outbound-total bounds.
+func (s *Server) OutboundQueued() int64 { return s.outbound.Load() }
 
 // Addr is the address the server listens on, with the real port.
 func (s *Server) Addr() string { return s.addr }
@@ -244,6 +249,12 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l := c.loop
+	if c.first != 0 {
+		// gnet runs OnClose before it closes the socket: what is staged
+		// still goes out (a peer that only shut down its write side reads
+		// it), then gnet writes what it can of its buffer and closes.
+		l.write(c)
+	}
 	l.forget(c)
 	switch c.state {
 	case stateOpen:
