@@ -96,14 +96,7 @@ func startHeapGuard(srv *loop.Server, bound int, stop <-chan struct{}) {
 	if bound <= 0 || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	g := &heapGuard{srv: srv, bound: int64(bound), headroom: heapHeadroom, samples: []rtmetrics.Sample{
-		{Name: "/gc/heap/live:bytes"},
-		{Name: "/memory/classes/total:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/memory/classes/heap/released:bytes"},
-	}}
+	g := &heapGuard{srv: srv, bound: int64(bound), headroom: heapHeadroom, samples: heapSamples()}
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
@@ -119,6 +112,19 @@ func startHeapGuard(srv *loop.Server, bound int, stop <-chan struct{}) {
 	}()
 }
 
+// heapSamples are what adjust reads: the live heap, then the runtime's
+// whole memory and the heap's part of it.
+func heapSamples() []rtmetrics.Sample {
+	return []rtmetrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+}
+
 // adjust sets the limit from the live heap of the last collection.
 func (g *heapGuard) adjust() {
 	rtmetrics.Read(g.samples)
@@ -131,7 +137,13 @@ func (g *heapGuard) adjust() {
 	// What is live besides queued output also holds, right after clients
 	// were cut, their buffers in gnet's pool and garbage of the cycle;
 	// the least of the last seconds is the state that stays.
-	g.state[g.next] = max(live-g.srv.OutboundQueued(), 0)
+	st := max(live-g.srv.OutboundQueued(), 0)
+	if g.lastSet == 0 {
+		for i := range g.state {
+			g.state[i] = st // the first reading stands for the seconds before it
+		}
+	}
+	g.state[g.next] = st
 	g.next = (g.next + 1) % len(g.state)
 	state := slices.Min(g.state[:])
 	limit := runtimeOther + state + g.bound + g.headroom
