@@ -196,7 +196,7 @@ func TestFlushEncodesKeys(t *testing.T) {
 	wantFlush(t, p, props(tokA, "<a>", "true", `b"q`, `"x\n\u00e9"`, "été", "[null]"))
 	out := string(flushAll(t, p, func() { set(t, p, tokA, `{"<a>":false}`) }))
 	if !strings.Contains(out, `"\u003ca\u003e":false`) {
-		t.Fatalf("key not escaped the go-json way: %s", out)
+		t.Fatalf("key not HTML-escaped as encoding/json does: %s", out)
 	}
 }
 

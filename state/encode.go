@@ -82,3 +82,68 @@ func appendCompact(dst, src []byte) []byte {
 	}
 	return dst
 }
+
+// The scanners below walk JSON already known to be valid
+// (encoding/json.Valid), so they only look for where things end.
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts with the
+// quote at b[i].
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// valueEnd returns the index just past the value that starts at b[i], and
+// its length once compacted (what appendCompact appends).
+func valueEnd(b []byte, i int) (end, compact int) {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			j := stringEnd(b, i)
+			compact += j - i
+			if depth == 0 {
+				return j, compact
+			}
+			i = j - 1
+		case '{', '[':
+			depth++
+			compact++
+		case '}', ']':
+			if depth == 0 {
+				return i, compact
+			}
+			depth--
+			compact++
+			if depth == 0 {
+				return i + 1, compact
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i, compact
+			}
+			if b[i] == ',' {
+				compact++
+			}
+		default:
+			compact++
+		}
+	}
+	return i, compact
+}

@@ -7,12 +7,13 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	json "github.com/goccy/go-json"
 )
 
 // op is one key of a properties change: set to val (compact JSON), or
-// deleted when val is nil.
+// deleted when val is nil. Each field is an exact-size allocation of its
+// own, never a slice of the message: stored properties outlive the message,
+// and one key pointing into it would keep all of it (64 KiB of padding, say)
+// alive for the user's whole session.
 type op struct {
 	key string
 	enc []byte // key as a JSON string
@@ -27,13 +28,14 @@ var (
 
 // SetProperties applies {"to":"server","type":"changes","data":DATA} from
 // token; data is the raw JSON of DATA. data must be an object; each key is
-// set to its value, null deletes it. A change that breaks a rule is refused
-// whole with an *Error and nothing of it is applied: bad_properties for data
-// that is not an object or a key not of 1..MaxKeyBytes bytes,
-// properties_limit for more than MaxKeys keys or more than MaxBytes of
-// properties (as a compact JSON object) after the change. Values are stored
-// compacted, so the byte limit is about content, not whitespace. An empty
-// object, and an unknown token, change nothing.
+// set to its value (a repeated key to its last one), null deletes it. A
+// change that breaks a rule is refused whole with an *Error and nothing of it
+// is applied: bad_properties for data that is not an object or a key not of
+// 1..MaxKeyBytes bytes, properties_limit for more than MaxKeys keys or more
+// than MaxBytes of properties (as a compact JSON object) after the change.
+// Values are stored compacted, so the byte limit is about content, not
+// whitespace. An empty object, and an unknown token, change nothing. Nothing
+// stored refers to data: the caller may reuse it at once.
 func (p *Presence) SetProperties(token string, data []byte) error {
 	// Decoding happens outside the lock: only applying needs it.
 	ops, err := parseChange(data, p.lim)
@@ -50,41 +52,93 @@ func (p *Presence) SetProperties(token string, data []byte) error {
 }
 
 // parseChange decodes and checks the data of a properties change, in key
-// order. encoding/json.Valid checks it strictly first: go-json accepts some
-// invalid JSON (control characters in strings, leading zeros), and what is
-// stored here is sent to every client.
+// order; when a key repeats, its last value wins, as with encoding/json.
+// encoding/json.Valid checks data strictly first (what is stored here is sent
+// to every client); then a scan of the object's members is all the decoding
+// needed. Each key and value is copied straight out of data into memory of
+// its own: no decoder's copy of the whole message is made, so none can be
+// kept alive by what is stored.
 func parseChange(data []byte, lim Limits) ([]op, error) {
 	if !stdjson.Valid(data) {
 		return nil, errNotJSON
 	}
-	if t := bytes.TrimLeft(data, " \t\r\n"); t[0] != '{' {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
 		return nil, errNotObject
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, &Error{CodeBadProperties, "data: " + err.Error()}
-	}
-	ops := make([]op, 0, len(m))
-	for k, v := range m {
-		if len(k) == 0 || len(k) > lim.MaxKeyBytes {
-			return nil, &Error{CodeBadProperties, fmt.Sprintf("a property key must be 1 to %d bytes", lim.MaxKeyBytes)}
-		}
-		// Two keys that differ only in invalid bytes would encode alike.
-		if !utf8.ValidString(k) {
-			return nil, errKeyUTF8
-		}
-		enc, err := json.Marshal(k)
+	var ops []op
+	for i = skipSpace(data, i+1); data[i] != '}'; i = skipSpace(data, i+1) {
+		end := stringEnd(data, i)
+		key, enc, err := parseKey(data[i:end], lim)
 		if err != nil {
-			return nil, &Error{CodeBadProperties, "a property key cannot be encoded"}
+			return nil, err
 		}
-		o := op{key: k, enc: enc}
-		if val := appendCompact(make([]byte, 0, len(v)), v); string(val) != "null" {
-			o.val = val[:len(val):len(val)]
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		end, n := valueEnd(data, i)
+		o := op{key: key, enc: enc}
+		if v := data[i:end]; string(v) != "null" {
+			o.val = appendCompact(make([]byte, 0, n), v)
 		}
 		ops = append(ops, o)
+		if i = skipSpace(data, end); data[i] == '}' {
+			break
+		}
 	}
-	slices.SortFunc(ops, func(a, b op) int { return strings.Compare(a.key, b.key) })
-	return ops, nil
+	slices.SortStableFunc(ops, func(a, b op) int { return strings.Compare(a.key, b.key) })
+	last := ops[:0]
+	for j, o := range ops {
+		if j+1 < len(ops) && ops[j+1].key == o.key {
+			continue // a later value of the same key wins
+		}
+		last = append(last, o)
+	}
+	clear(ops[len(last):])
+	return last, nil
+}
+
+// parseKey checks and decodes a member's key, quoted as in the message, and
+// returns it with its JSON encoding as encoding/json writes it, both in
+// memory of their own. Keys are decoded and encoded the encoding/json way,
+// so the limits count what encoding/json would.
+func parseKey(quoted []byte, lim Limits) (key string, enc []byte, err error) {
+	raw := quoted[1 : len(quoted)-1]
+	// Two keys that differ only in invalid bytes would encode alike.
+	if !utf8.Valid(raw) {
+		return "", nil, errKeyUTF8
+	}
+	plain := bytes.IndexByte(raw, '\\') < 0
+	if plain {
+		key = string(raw)
+	} else if err := stdjson.Unmarshal(quoted, &key); err != nil {
+		return "", nil, &Error{CodeBadProperties, "a property key cannot be decoded"}
+	}
+	if len(key) == 0 || len(key) > lim.MaxKeyBytes {
+		return "", nil, &Error{CodeBadProperties, fmt.Sprintf("a property key must be 1 to %d bytes", lim.MaxKeyBytes)}
+	}
+	if plain && !needsEscape(raw) {
+		enc = make([]byte, len(quoted))
+		copy(enc, quoted)
+		return key, enc, nil
+	}
+	if enc, err = stdjson.Marshal(key); err != nil {
+		return "", nil, &Error{CodeBadProperties, "a property key cannot be encoded"}
+	}
+	return key, enc[:len(enc):len(enc)], nil
+}
+
+// needsEscape reports whether s, valid UTF-8 without backslashes, is
+// written differently by encoding/json: quotes, control characters, the
+// HTML characters < > &, and U+2028 and U+2029.
+func needsEscape(s []byte) bool {
+	for i, c := range s {
+		switch {
+		case c < 0x20, c == '"', c == '<', c == '>', c == '&':
+			return true
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
+			return true
+		}
+	}
+	return false
 }
 
 // apply checks the limits against the state the change would leave, and only
