@@ -17,7 +17,5 @@
 // byte ranges of "to", "type" and "data" plus a validity check, which a
 // scanner does in one pass with no allocation. The scanner is fuzzed against
 // encoding/json (fuzz_test.go); go-json's Valid cannot serve as the oracle,
-// since it accepts `tru` or `[]]` and refuses `1e700`. go-json still decodes
-// properties (package state) and whatever needs real values, always on
-// bytes this scanner has already found valid.
+// since it accepts `tru` or `[]]` and refuses `1e700`.
 package codec

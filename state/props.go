@@ -144,10 +144,23 @@ func needsEscape(s []byte) bool {
 // apply checks the limits against the state the change would leave, and only
 // then applies it. Keys that do not really change (deleting an absent key,
 // setting the value a key already has) are neither recorded nor broadcast.
+//
+// The keys a user changes between two flushes are bounded too, at twice
+// MaxKeys: every key changed is named in the batch everyone receives, and
+// a user that sets and deletes new keys over and over would otherwise make
+// that batch as large as the packets it can send in one interval.
 func (p *Presence) apply(u *user, ops []op) error {
 	count, size := len(u.props), u.size
+	var pending map[string][]byte
+	if u.ch != nil {
+		pending = u.ch.keys
+	}
+	touched := len(pending)
 	for _, o := range ops {
 		old, had := u.props[o.key]
+		if _, named := pending[o.key]; !named && (had || o.val != nil) && !(had && bytes.Equal(old.val, o.val)) {
+			touched++
+		}
 		switch {
 		case o.val == nil && had:
 			count--
@@ -165,6 +178,9 @@ func (p *Presence) apply(u *user, ops []op) error {
 	}
 	if objectSize(count, size) > p.lim.MaxBytes {
 		return &Error{CodePropertiesLimit, fmt.Sprintf("at most %d bytes of properties per user", p.lim.MaxBytes)}
+	}
+	if touched > 2*p.lim.MaxKeys {
+		return &Error{CodePropertiesLimit, fmt.Sprintf("at most %d property keys changed between two batches", 2*p.lim.MaxKeys)}
 	}
 
 	var ch *change

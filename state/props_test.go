@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -165,4 +166,42 @@ func TestJoinTwice(t *testing.T) {
 		t.Fatalf("Len = %d", p.Len())
 	}
 	wantFlush(t, p, open(tokA), props(tokA, "a", "1"))
+}
+
+// Every key a user changes between two flushes is named in the batch that
+// everyone receives: setting and deleting fresh keys over and over must not
+// grow it past twice the key limit.
+func TestChangedKeysBoundedPerBatch(t *testing.T) {
+	p := NewPresence(Limits{MaxKeys: 4})
+	tok := NewToken()
+	p.Join(tok, nil)
+	p.Flush(nil)
+	set := func(i int) error {
+		return p.SetProperties(tok, []byte(fmt.Sprintf(`{"k%d":1}`, i)))
+	}
+	del := func(i int) error {
+		return p.SetProperties(tok, []byte(fmt.Sprintf(`{"k%d":null}`, i)))
+	}
+	for i := range 8 { // 2 x MaxKeys fresh keys, each set and deleted
+		if err := set(i); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+		if err := del(i); err != nil {
+			t.Fatalf("deleting key %d: %v", i, err)
+		}
+	}
+	if err := set(0); err != nil { // named in this batch already: no new key
+		t.Fatalf("a key already in the batch: %v", err)
+	}
+	var pe *Error
+	if err := set(8); !errors.As(err, &pe) || pe.Code != CodePropertiesLimit {
+		t.Fatalf("a ninth key in one batch: got %v, want %s", err, CodePropertiesLimit)
+	}
+	batch := p.Flush(nil)
+	if n := bytes.Count(batch, []byte(`"k`)); n != 8 {
+		t.Fatalf("batch names %d keys, want 8:\n%s", n, batch)
+	}
+	if err := set(8); err != nil {
+		t.Fatalf("after the flush: %v", err)
+	}
 }
