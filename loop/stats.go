@@ -46,6 +46,7 @@ type Stats struct {
 
 	// MailboxDropped counts deliveries dropped because this loop's mailbox
 	// was over its bound; MailboxBytes is a gauge of what it holds now.
+	// Both are written by the goroutines that post, under the mailbox lock.
 	MailboxDropped atomic.Uint64
 	MailboxBytes   atomic.Int64
 
