@@ -31,10 +31,10 @@ type conn struct {
 	lastSeen int64 // monotime of the last inbound bytes, for the idle timeout
 	lastPkt  int64 // monotime of the last packet, for -rate-limit; 0 = none yet
 
-	idx       int32   // position in loop.conns
-	welcome   int32   // welcome size: the outbound limit allows it on top of MaxOutbound
-	unread    int32   // inbound bytes left in gnet's buffer, already counted in BytesIn
-	allowance float32 // token bucket for -rate-limit, in packets
+	idx         int32   // position in loop.conns
+	welcomeSize int32   // bytes of its welcome: the outbound limit allows them on top of MaxOutbound
+	unread      int32   // inbound bytes left in gnet's buffer, already counted in BytesIn
+	allowance   float32 // token bucket for -rate-limit, in packets
 
 	// Staged output: a chain through loop.items (1-based; 0 = nothing
 	// staged), written with one write at the end of the wake-up.

@@ -14,7 +14,7 @@
 //     under its own lock) and in sharedFrame (immutable bytes, refcounted).
 //   - Counters are per loop and atomic, so scraping them never blocks a loop.
 //
-// Output is staged per connection during a callback or a mailbox drain and
+// Output is staged per connection during a callback or a mailbox run and
 // written once at its end, so a connection that receives many packets in one
 // wake-up costs one write syscall, not one per packet.
 package loop

@@ -17,15 +17,10 @@ import (
 // when the conn must be closed once what was written to it has gone out.
 func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 	end := codec.RequestEnd(in)
-	if end < 0 {
-		if len(in) > codec.MaxRequestHead {
-			l.stats.BadHandshakes.Add(1)
-			l.refuseHandshake(c, in, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
-			return 0, false
-		}
-		return 0, true
+	if end < 0 && len(in) <= codec.MaxRequestHead {
+		return 0, true // not all here yet
 	}
-	if end > codec.MaxRequestHead {
+	if end < 0 || end > codec.MaxRequestHead {
 		l.stats.BadHandshakes.Add(1)
 		l.refuseHandshake(c, in, codec.AppendHTTPError(nil, http.StatusRequestHeaderFieldsTooLarge, "request head over 8 KiB"))
 		return 0, false
@@ -81,24 +76,15 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	iov, n := s.presence.Join(c.token, l.iov)
 	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
 	iov[1] = l.hdr
-	written := 0
-	for rest := iov; len(rest) > 0; { // writev takes at most IOV_MAX (1024) pieces
-		chunk := rest[:min(len(rest), maxIOV)]
-		rest = rest[len(chunk):]
-		n, err := c.gc.Writev(chunk)
-		written += n
-		if err != nil {
-			break
-		}
-	}
-	clear(iov) // do not pin an old snapshot
+	written := writeAll(c, iov) // may run OnClose: a failed write closes c
+	clear(iov)                  // do not pin an old snapshot
 	l.iov = iov[:0]
 	if c.state == stateOpen { // a failed write has closed it
 		l.note(c)
 	}
-	c.welcome = int32(min(n+len(l.hdr), math.MaxInt32))
+	c.welcomeSize = int32(min(n+len(l.hdr), math.MaxInt32))
 	l.stats.Upgraded.Add(1)
-	l.stats.WelcomeBytes.Add(uint64(c.welcome))
+	l.stats.WelcomeBytes.Add(uint64(c.welcomeSize))
 	l.stats.BytesOut.Add(uint64(written))
 	s.changed()
 }

@@ -42,8 +42,8 @@ func (j *job) recycle() {
 }
 
 // mailbox queues jobs for one loop. Posting takes a short lock; the first
-// post after a drain wakes the loop with a single Execute, so however many
-// jobs pile up, the loop is woken once and drains them all in one go — and
+// post after a run wakes the loop with a single Execute, so however many
+// jobs pile up, the loop is woken once and runs them all in one go — and
 // its connections' output is written once for all of them.
 //
 // A loop that falls behind (its own clients keep it busy while other loops
@@ -56,7 +56,7 @@ type mailbox struct {
 	mu    sync.Mutex
 	jobs  []*job
 	bytes int  // frame bytes held by jobs, for the bound
-	awake bool // a drain is scheduled and has not yet taken the jobs
+	awake bool // a run is scheduled and has not yet taken the jobs
 	spare []*job
 }
 
@@ -79,7 +79,7 @@ func (l *eventLoop) post(j *job) {
 	l.mb.awake = true
 	l.mb.mu.Unlock()
 	if wake {
-		if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
+		if err := l.el.Execute(context.Background(), l.mailboxTask); err != nil {
 			// The engine is stopping: nothing will run these jobs.
 			l.mb.mu.Lock()
 			jobs := l.mb.jobs
@@ -92,8 +92,9 @@ func (l *eventLoop) post(j *job) {
 	}
 }
 
-// drain runs on the loop: every queued job, then one write per connection.
-func (l *eventLoop) drain(context.Context) error {
+// runMailbox runs on the loop: every queued job, then one write per
+// connection.
+func (l *eventLoop) runMailbox(context.Context) error {
 	l.mb.mu.Lock()
 	jobs := l.mb.jobs
 	l.mb.jobs, l.mb.spare = l.mb.spare[:0], nil

@@ -16,7 +16,7 @@ import (
 //
 // The accounting is exact where it is cheap. gnet's buffer of a conn grows
 // only through this loop's writes, so write notes it then; it shrinks when
-// gnet drains it, unseen, so every flush re-reads the conns known to hold
+// gnet writes it out, unseen, so every flush re-reads the conns known to hold
 // some (the backlog, usually a handful) and forgets those that are empty.
 // Each loop owns its figures and adds its changes to the server's total, an
 // atomic every loop reads.
