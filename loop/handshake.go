@@ -89,10 +89,6 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	s.changed()
 }
 
-// maxIOV keeps each writev under the kernel's IOV_MAX of 1024 pieces; a
-// welcome has more when many users changed since the last snapshot.
-const maxIOV = 512
-
 // admit takes a connection slot, or says the server is full.
 func (s *Server) admit() bool {
 	n := s.active.Add(1)

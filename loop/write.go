@@ -143,8 +143,13 @@ func (l *eventLoop) write(c *conn) {
 	l.wv = iov[:0]
 }
 
+// maxIOV keeps each writev under Linux's IOV_MAX of 1024 pieces: gnet hands
+// one Writev's pieces to one writev call, which fails beyond it.
+const maxIOV = 512
+
 // writeAll hands iov to gnet: one write, or writevs of at most maxIOV
-// pieces. What the socket does not take, gnet keeps in order.
+// pieces. What the socket does not take, gnet keeps in order. A failed
+// write runs OnClose inside the call.
 func writeAll(c *conn, iov [][]byte) int {
 	if len(iov) == 1 {
 		n, _ := c.gc.Write(iov[0])
