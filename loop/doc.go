@@ -7,12 +7,40 @@
 //     its gnet.Conn, its staged output, and the eventLoop's lists and scratch
 //     buffers. The fields set before a conn is published (loop, token) are
 //     immutable and may be read anywhere.
-//   - Other goroutines (other loops, the flusher, the ticker, Shutdown) never
-//     touch a conn: they post a job to the owning loop's mailbox, which wakes
-//     the loop with one gnet EventLoop.Execute per batch of jobs.
+//   - Other goroutines (other loops, the batch ticker, gnet's ticker,
+//     Shutdown) never touch a conn: they post a job to the owning loop's
+//     mailbox, which wakes the loop with one gnet EventLoop.Execute per batch
+//     of jobs.
 //   - Shared state lives in package state (sharded token table, presence
-//     under its own lock) and in sharedFrame (immutable bytes, refcounted).
+//     under its own lock), in sharedFrame (immutable bytes, refcounted) and
+//     in a few atomics of Server (open connections, queued output).
 //   - Counters are per loop and atomic, so scraping them never blocks a loop.
+//
+// Re-entrancy. gnet's Write, Writev and Close run OnClose inside the call
+// when they close the conn (a failed write closes it), and OnClose
+// swap-deletes the conn from l.conns. So nothing writes or closes while
+// ranging over l.conns: a pass that ranges (a sweep, a broadcast, the
+// shutdown) only stages output and lists conns to close, and the writes and
+// closes happen at the end of the pass (write.go: flushAll), which ranges
+// over its own lists.
+//
+// The path of a relayed packet, one way through the packages:
+//
+//	gnet read event
+//	 -> Server.OnTraffic (inbound.go)
+//	 -> codec.Reader.Next: frame, unmask, join fragments, check UTF-8
+//	 -> eventLoop.onMessage -> codec.ParsePacket: to, type, data (no copy)
+//	 -> eventLoop.relay (relay.go): codec encodes and frames the packet
+//	    once into a sharedFrame; state.Table resolves the receivers
+//	 -> receivers on this loop: staged (stage.go), the frame copied once
+//	    into the loop's arena; receivers on other loops: one job per loop
+//	    through its mailbox (mailbox.go), staged the same way there
+//	 -> end of the pass (write.go): one write per receiving conn, the
+//	    outbound limits applied (outbound.go)
+//
+// A properties change takes the same road to onMessage, then goes to
+// state.Presence; the next batch (Server's batch ticker) is encoded once and
+// broadcast to every loop like a packet to "*".
 //
 // Output is staged per connection during a callback or a mailbox run and
 // written once at its end, so a connection that receives many packets in one
