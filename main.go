@@ -71,9 +71,12 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	logLimit(log)
-	guardStop := make(chan struct{})
-	defer close(guardStop)
-	startHeapGuard(srv, cfg.MaxOutboundTotal, guardStop)
+	// The process's memory policy: the heap guard's soft limit, and free
+	// heap given back after a burst.
+	memStop := make(chan struct{})
+	defer close(memStop)
+	startHeapGuard(srv, cfg.MaxOutboundTotal, memStop)
+	startMemoryReturner(memStop)
 	var admin *http.Server
 	if adminLn != nil {
 		admin = serveAdmin(adminLn, srv, log)

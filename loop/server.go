@@ -42,7 +42,6 @@ type Server struct {
 	flushes    atomic.Uint64
 	flushEntry atomic.Uint64
 
-	memory   *memoryReturner // touched only by OnTick
 	refusals *refusalLog
 
 	booted      chan struct{}
@@ -74,7 +73,6 @@ func Start(cfg Config) (*Server, error) {
 			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
 		}),
 		booted:      make(chan struct{}),
-		memory:      newMemoryReturner(10 * time.Second),
 		refusals:    newRefusalLog(cfg.Logger),
 		stop:        make(chan struct{}),
 		runErr:      make(chan error, 1),
@@ -275,7 +273,6 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 		for _, l := range *s.loops.Load() {
 			l.post(newJob(jobSweep))
 		}
-		s.memory.maybeRelease(time.Now())
 	}
 	return s.cfg.tickEvery(), gnet.None
 }
