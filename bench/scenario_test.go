@@ -33,10 +33,16 @@ func TestConnectSettle(t *testing.T) {
 	}
 }
 
+// The traffic tests keep their load light and their windows at a second:
+// `make test` runs them race-checked on a shared 2-core machine, where a
+// heavier load or a shorter window measures the machine's spare CPU (a
+// window can pass while the process waits for a core) instead of the bench.
+
 func TestBroadcastClosedLoop(t *testing.T) {
 	url := startServer(t, nil)
-	cfg := small("broadcast", url, 100)
+	cfg := small("broadcast", url, 30)
 	cfg.Senders, cfg.Window = 5, 2
+	cfg.Duration = time.Second
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +50,7 @@ func TestBroadcastClosedLoop(t *testing.T) {
 	logTable(t, res)
 	mustOK(t, res, code)
 	sent, exp, got := fig(t, res, "sent"), fig(t, res, "expected"), fig(t, res, "received")
-	if sent == 0 || exp != sent*100 || got != exp {
+	if sent == 0 || exp != sent*30 || got != exp {
 		t.Fatalf("sent %v expected %v received %v", sent, exp, got)
 	}
 	if fig(t, res, "lost")+fig(t, res, "duplicates")+fig(t, res, "out_of_order") != 0 {
@@ -54,7 +60,7 @@ func TestBroadcastClosedLoop(t *testing.T) {
 
 func TestBroadcastRate(t *testing.T) {
 	url := startServer(t, nil)
-	cfg := small("broadcast", url, 50)
+	cfg := small("broadcast", url, 10)
 	cfg.Senders, cfg.Rate = 5, 200
 	cfg.Duration = time.Second
 	res, code, err := RunScenario(cfg)
@@ -63,8 +69,10 @@ func TestBroadcastRate(t *testing.T) {
 	}
 	logTable(t, res)
 	mustOK(t, res, code)
-	// 200 packets/s for a 1 s window, give or take the ticker's edges.
-	if sent := fig(t, res, "sent"); sent < 150 || sent > 250 {
+	// 200 packets/s for a 1 s window. A late tick sends what is owed, so
+	// only lateness across the window's edges moves the count: past its end
+	// lowers it, across its start raises it by at most the warmup's 40.
+	if sent := fig(t, res, "sent"); sent < 120 || sent > 250 {
 		t.Fatalf("sent %v in a 1 s window at 200/s", sent)
 	}
 	if fig(t, res, "received") != fig(t, res, "expected") {
@@ -74,8 +82,9 @@ func TestBroadcastRate(t *testing.T) {
 
 func TestUnicastClosedLoop(t *testing.T) {
 	url := startServer(t, nil)
-	cfg := small("unicast", url, 100)
+	cfg := small("unicast", url, 30)
 	cfg.Window = 2
+	cfg.Duration = time.Second
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +98,23 @@ func TestUnicastClosedLoop(t *testing.T) {
 
 func TestUnicastRate(t *testing.T) {
 	url := startServer(t, nil)
-	cfg := small("unicast", url, 60)
-	cfg.Rate = 300
+	cfg := small("unicast", url, 30)
+	cfg.Rate = 200
+	cfg.Duration = time.Second
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustOK(t, res, code)
-	if s := fig(t, res, "sent"); s < 100 || fig(t, res, "received") != s {
+	if s := fig(t, res, "sent"); s < 120 || s > 250 || fig(t, res, "received") != s {
 		t.Fatalf("sent %v received %v", s, fig(t, res, "received"))
 	}
 }
 
 func TestPresence(t *testing.T) {
 	url := startServer(t, nil)
-	cfg := small("presence", url, 100)
-	cfg.Rate = 50
+	cfg := small("presence", url, 40)
+	cfg.Rate = 40
 	cfg.Duration = time.Second
 	res, code, err := RunScenario(cfg)
 	if err != nil {
@@ -113,7 +123,7 @@ func TestPresence(t *testing.T) {
 	logTable(t, res)
 	mustOK(t, res, code)
 	u := fig(t, res, "updates_sent")
-	if u < 30 || fig(t, res, "expected") != u*100 || fig(t, res, "received") != u*100 {
+	if u < 24 || u > 50 || fig(t, res, "expected") != u*40 || fig(t, res, "received") != u*40 {
 		t.Fatalf("updates %v expected %v received %v", u, fig(t, res, "expected"), fig(t, res, "received"))
 	}
 	if fig(t, res, "updates_not_seen_by_all") != 0 {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -235,8 +236,24 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 		results, codes = []*Result{res}, []int{code}
 	}
 	// A server that died during the run says why in its last log lines.
+	// Its clients see it die before its log ends and its exit is reaped,
+	// so a failed run waits a little for that before calling it alive.
+	died := false
 	select {
 	case <-exited:
+		died = true
+	default:
+		if err != nil || slices.ContainsFunc(codes, func(c int) bool { return c != 0 }) {
+			t := time.NewTimer(2 * time.Second)
+			select {
+			case <-exited:
+				died = true
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	if died {
 		tailMu.Lock()
 		why := fmt.Sprintf("the server exited during the run (%v); its last log lines: %s", waitErr, strings.Join(tail, " | "))
 		tailMu.Unlock()
@@ -248,7 +265,7 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 				codes[i] = 2
 			}
 		}
-	default:
+	} else {
 		stopServer()
 	}
 	if err != nil {
