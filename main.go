@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hangoutd/admin"
 	"hangoutd/bench"
 	"hangoutd/loop"
 )
@@ -74,10 +75,9 @@ func run(args []string, stderr io.Writer) int {
 	defer close(memStop)
 	startHeapGuard(srv, cfg.MaxOutboundTotal, memStop)
 	startMemoryReturner(memStop)
-	var admin *http.Server
+	var adminSrv *http.Server
 	if adminLn != nil {
-		admin = serveAdmin(adminLn, srv, log)
-		log.Info("admin listening", "addr", adminLn.Addr().String())
+		adminSrv = serveAdmin(adminLn, srv, log)
 	}
 	log.Info("listening", "addr", srv.Addr(), "loops", cfg.Loops, "flush_interval", cfg.FlushInterval,
 		"ping_interval", cfg.PingInterval, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns,
@@ -90,11 +90,20 @@ func run(args []string, stderr io.Writer) int {
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	if admin != nil {
-		_ = admin.Shutdown(ctx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(ctx)
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// serveAdmin serves the admin listener (package admin) on ln until the
+// returned server is shut down, and says where: tests and operators find
+// the port in that line.
+func serveAdmin(ln net.Listener, srv *loop.Server, log *slog.Logger) *http.Server {
+	hs := admin.Serve(ln, srv, log)
+	log.Info("admin listening", "addr", ln.Addr().String())
+	return hs
 }
 
 // drain stops taking new clients (/readyz answers 503, new handshakes 503)

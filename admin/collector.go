@@ -1,4 +1,4 @@
-package main
+package admin
 
 // The Prometheus view of loop.Server's counters. The loops count with
 // plain per-loop atomics; this collector adds them up (Server.Stats) only
@@ -18,7 +18,7 @@ import (
 var protocolCloseCodes = []int{1002, 1003, 1007, 1009, 1011}
 
 type collector struct {
-	srv *loop.Server
+	srv Server
 
 	open, queued, draining                 *prometheus.Desc
 	accepted, closed                       *prometheus.Desc
@@ -28,7 +28,7 @@ type collector struct {
 	mailboxDropped                         *prometheus.Desc
 }
 
-func newCollector(srv *loop.Server) *collector {
+func newCollector(srv Server) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("hangoutd_"+name, help, labels, nil)
 	}

@@ -1,0 +1,56 @@
+package admin
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hangoutd/loop"
+)
+
+// Server is what the admin listener reads of a running server; every
+// method must be safe from any goroutine (loop.Server's are).
+type Server interface {
+	Stats() loop.Snapshot
+	Draining() bool
+}
+
+// Serve serves Handler on ln until the returned server is shut down. No
+// write timeout: a CPU profile takes as long as it is asked to.
+func Serve(ln net.Listener, srv Server, log *slog.Logger) *http.Server {
+	hs := &http.Server{
+		Handler:           Handler(srv, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	return hs
+}
+
+// Handler serves /metrics, /healthz, /readyz and /debug/pprof/.
+func Handler(srv Server, log *slog.Logger) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newCollector(srv),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}))
+	handleHealth(mux, srv)
+	handlePprof(mux)
+	return mux
+}
