@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"hangoutd/codec"
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -23,7 +25,7 @@ func TestE2EMaxConns503(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxConns = 2 })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	conn, resp, err := dialWS(srv.url("/"))
+	conn, resp, err := wstest.DialConn(srv.url("/"))
 	if err == nil {
 		conn.CloseNow()
 		t.Fatalf("third connection accepted with MaxConns=2")
@@ -32,21 +34,21 @@ func TestE2EMaxConns503(t *testing.T) {
 		t.Fatalf("third connection: want HTTP 503, got %v (%v)", resp, err)
 	}
 	// The same over a raw socket: 503, then the server closes the connection.
-	r := dialRaw(t, srv.Addr())
-	r.mustWrite([]byte(upgradeRequest(srv.Addr(), "/", newKey())))
-	rr, _, err := r.readResponse()
+	r := wstest.DialRaw(t, srv.Addr())
+	r.MustWrite([]byte(wstest.UpgradeRequest(srv.Addr(), "/", codec.NewClientKey())))
+	rr, _, err := r.ReadResponse()
 	if err != nil || rr.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("raw third connection: want 503, got %v, %v", rr, err)
 	}
-	r.expectEOF()
+	r.ExpectEOF()
 
-	a.close()
-	b.waitKnows(b.token)
+	a.Close()
+	b.WaitKnows(b.Token)
 	// The slot is free once the server has let A go; B hearing of A's close
 	// does not promise the slot is free at that instant, so retry briefly.
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(wstest.Wait)
 	for {
-		conn, resp, err := dialWS(srv.url("/"))
+		conn, resp, err := wstest.DialConn(srv.url("/"))
 		if err == nil {
 			conn.CloseNow()
 			break
@@ -64,7 +66,7 @@ func TestE2EOriginRefused403(t *testing.T) {
 		c.AllowedOrigins = []string{"https://good.example", "http://localhost:8080"}
 	})
 	for _, bad := range []string{"https://evil.example", "https://good.example.evil", "http://good.example", "null"} {
-		conn, resp, err := dialWS(srv.url("/"), withOrigin(bad))
+		conn, resp, err := wstest.DialConn(srv.url("/"), wstest.WithOrigin(bad))
 		if err == nil {
 			conn.CloseNow()
 			t.Errorf("Origin %q accepted", bad)
@@ -74,28 +76,28 @@ func TestE2EOriginRefused403(t *testing.T) {
 			t.Errorf("Origin %q: want 403, got %v (%v)", bad, resp, err)
 		}
 	}
-	connect(t, srv, "good", withOrigin("https://good.example"))
-	connect(t, srv, "local", withOrigin("http://localhost:8080"))
+	connect(t, srv, "good", wstest.WithOrigin("https://good.example"))
+	connect(t, srv, "local", wstest.WithOrigin("http://localhost:8080"))
 }
 
 // The server pings every client every ping interval.
 func TestE2EPingsArrive(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.PingInterval = 100 * time.Millisecond })
 	a := connect(t, srv, "A")
-	deadline := time.Now().Add(waitTimeout)
-	for a.pings.Load() < 3 {
+	deadline := time.Now().Add(wstest.Wait)
+	for a.Pings.Load() < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pings in %v with a 100ms ping interval", a.pings.Load(), waitTimeout)
+			t.Fatalf("%d pings in %v with a 100ms ping interval", a.Pings.Load(), wstest.Wait)
 		}
-		if _, err := a.tryNext(50 * time.Millisecond); err != nil && err != errTimeout {
+		if _, err := a.TryNext(50 * time.Millisecond); err != nil && err != wstest.ErrTimeout {
 			t.Fatal(err)
 		}
 	}
 	// And a raw client sees well-formed ping frames.
-	r := dialRaw(t, srv.Addr())
-	r.upgrade()
-	f := r.nextControl(opPing)
-	if !f.fin || len(f.payload) > 125 {
+	r := wstest.DialRaw(t, srv.Addr())
+	r.Upgrade()
+	f := r.NextControl(wstest.OpPing)
+	if !f.Fin || len(f.Payload) > 125 {
 		t.Errorf("bad ping frame %v", f)
 	}
 }
@@ -107,10 +109,10 @@ func TestE2EIdleTimeout(t *testing.T) {
 		c.IdleTimeout = 500 * time.Millisecond
 		c.PingInterval = 100 * time.Millisecond
 	})
-	active := dialRaw(t, srv.Addr())
-	active.upgrade()
-	silent := dialRaw(t, srv.Addr())
-	silent.upgrade()
+	active := wstest.DialRaw(t, srv.Addr())
+	active.Upgrade()
+	silent := wstest.DialRaw(t, srv.Addr())
+	silent.Upgrade()
 
 	// The active client pings every 100 ms from its own goroutine while
 	// the silent one waits for the server to drop it.
@@ -125,7 +127,7 @@ func TestE2EIdleTimeout(t *testing.T) {
 				pinged <- nil
 				return
 			case <-tick.C:
-				if err := active.write(frameBytes(true, 0, opPing, []byte("alive"), true)); err != nil {
+				if err := active.Write(wstest.FrameBytes(true, 0, wstest.OpPing, []byte("alive"), true)); err != nil {
 					pinged <- err
 					return
 				}
@@ -133,7 +135,7 @@ func TestE2EIdleTimeout(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	silent.expectEOF()
+	silent.ExpectEOF()
 	t.Logf("silent client closed after %v (idle timeout 500ms)", time.Since(start).Round(time.Millisecond))
 	if time.Since(start) < 400*time.Millisecond {
 		t.Errorf("silent client closed after %v, before the 500ms idle timeout", time.Since(start))
@@ -144,10 +146,10 @@ func TestE2EIdleTimeout(t *testing.T) {
 	}
 	// The active client has lived longer than the idle timeout (it was
 	// opened first) and still gets answers.
-	active.mustWrite(frameBytes(true, 0, opPing, []byte("still"), true))
+	active.MustWrite(wstest.FrameBytes(true, 0, wstest.OpPing, []byte("still"), true))
 	for {
-		f := active.nextControl(opPong)
-		if string(f.payload) == "still" {
+		f := active.NextControl(wstest.OpPong)
+		if string(f.Payload) == "still" {
 			break
 		}
 	}
@@ -160,13 +162,13 @@ func TestE2EIdleTimeout(t *testing.T) {
 // still does not read after a grace period).
 func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxOutbound = 256 << 10 })
-	slow := dialRawSmallBuffer(t, srv.Addr())
-	slow.upgrade()
+	slow := wstest.DialRawSmallBuffer(t, srv.Addr())
+	slow.Upgrade()
 	w := connect(t, srv, "W")
 	tx := connect(t, srv, "TX")
 	rx := connect(t, srv, "RX")
-	w.waitKnows(slow.token, w.token, tx.token, rx.token)
-	tx.waitKnows(slow.token, w.token, tx.token, rx.token)
+	w.WaitKnows(slow.Token, w.Token, tx.Token, rx.Token)
+	tx.WaitKnows(slow.Token, w.Token, tx.Token, rx.Token)
 
 	const count = 400 // 400 x 32 KiB = 12.5 MiB, far over every buffer on the way
 	chunk := strings.Repeat("x", 32<<10)
@@ -178,9 +180,9 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	rxDone := make(chan error, 1)
 	go func() {
 		for i := range count {
-			p, err := rx.tryNext(waitTimeout)
+			p, err := rx.TryNext(wstest.Wait)
 			for err == nil && p.From == "server" {
-				p, err = rx.tryNext(waitTimeout)
+				p, err = rx.TryNext(wstest.Wait)
 			}
 			if err != nil {
 				rxDone <- fmt.Errorf("RX: packet %d: %v", i, err)
@@ -197,15 +199,15 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	flood := make(chan error, 1)
 	go func() {
 		for i := range count {
-			for deadline := time.Now().Add(waitTimeout); rxGot.Load() < int64(i-4); {
+			for deadline := time.Now().Add(wstest.Wait); rxGot.Load() < int64(i-4); {
 				if time.Now().After(deadline) {
 					flood <- fmt.Errorf("TX: RX stuck at %d", rxGot.Load())
 					return
 				}
 				time.Sleep(time.Millisecond) // polling RX's progress, not synchronizing on time
 			}
-			msg := fmt.Sprintf(`{"to":["%s","%s"],"type":"flood","data":["%d","%s"]}`, slow.token, rx.token, i, chunk)
-			if err := writeText(tx, msg); err != nil {
+			msg := fmt.Sprintf(`{"to":["%s","%s"],"type":"flood","data":["%d","%s"]}`, slow.Token, rx.Token, i, chunk)
+			if err := tx.Write(msg); err != nil {
 				flood <- fmt.Errorf("TX write %d: %v", i, err)
 				return
 			}
@@ -214,25 +216,25 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	}()
 
 	// The slow client is gone for everyone ...
-	w.waitFor("the slow client's close is announced", func() bool { return !w.known[slow.token] })
+	w.WaitFor("the slow client's close is announced", func() bool { return !w.Known[slow.Token] })
 	// ... and what it reads now ends with a close frame 1008.
 	got := 0
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(wstest.Wait)
 	for {
-		f, err := slow.readFrame(time.Until(deadline))
+		f, err := slow.ReadFrame(time.Until(deadline))
 		if err != nil {
 			t.Fatalf("slow client: stream ended without a close frame after %d relays: %v", got, err)
 		}
-		if f.op == opText {
-			if strings.Contains(string(f.payload), `"flood"`) {
+		if f.Op == wstest.OpText {
+			if strings.Contains(string(f.Payload), `"flood"`) {
 				got++
 			}
 			continue
 		}
-		if f.op == opPing {
+		if f.Op == wstest.OpPing {
 			continue
 		}
-		if f.op != opClose || f.closeCode() != 1008 {
+		if f.Op != wstest.OpClose || f.CloseCode() != 1008 {
 			t.Fatalf("slow client: want close 1008, got %v", f)
 		}
 		break
@@ -240,7 +242,7 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	if got >= count {
 		t.Errorf("slow client received all %d packets; it was not cut", got)
 	}
-	slow.expectEOF()
+	slow.ExpectEOF()
 	t.Logf("slow client read %d of %d relays before its close 1008", got, count)
 
 	// The others were not cut: RX gets every packet in order, TX is fine.
@@ -250,8 +252,8 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	if err := <-rxDone; err != nil {
 		t.Fatal(err)
 	}
-	tx.barrier()
-	w.expectQuiet("the watcher was sent nothing of the flood")
+	tx.Barrier()
+	w.ExpectQuiet("the watcher was sent nothing of the flood")
 }
 
 // Shutdown sends every client a close 1001 and stops listening.
@@ -259,18 +261,18 @@ func TestE2EShutdownSends1001(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	r := dialRaw(t, srv.Addr())
-	r.upgrade()
+	r := wstest.DialRaw(t, srv.Addr())
+	r.Upgrade()
 	addr := srv.Addr()
 	if err := srv.shutdown(); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	for _, c := range []*wsClient{a, b} {
-		if code := c.closeStatus(); code != websocket.StatusGoingAway {
-			t.Errorf("%s: close status %v, want 1001", c.name, code)
+	for _, c := range []*wstest.Client{a, b} {
+		if code := c.CloseStatus(); code != websocket.StatusGoingAway {
+			t.Errorf("%s: close status %v, want 1001", c.Name, code)
 		}
 	}
-	r.expectClose(1001)
+	r.ExpectClose(1001)
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Errorf("server still accepts connections after Shutdown")
@@ -286,23 +288,23 @@ func TestE2EClientCloseAnswered1000(t *testing.T) {
 		name    string
 		payload []byte
 	}{
-		{"code 1000", closeFrame(1000, "")},
-		{"code 1001 with reason", closeFrame(1001, "tab closed")},
-		{"code 4000", closeFrame(4000, "app")},
-		{"no code", frameBytes(true, 0, opClose, nil, true)},
+		{"code 1000", wstest.CloseFrame(1000, "")},
+		{"code 1001 with reason", wstest.CloseFrame(1001, "tab closed")},
+		{"code 4000", wstest.CloseFrame(4000, "app")},
+		{"no code", wstest.FrameBytes(true, 0, wstest.OpClose, nil, true)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := dialRaw(t, srv.Addr())
-			r.upgrade()
-			watcher.waitFor("the raw client is announced", func() bool { return watcher.known[r.token] })
-			r.mustWrite(tc.payload)
-			r.expectClose(1000)
-			watcher.waitFor("the raw client's close is announced", func() bool { return !watcher.known[r.token] })
+			r := wstest.DialRaw(t, srv.Addr())
+			r.Upgrade()
+			watcher.WaitFor("the raw client is announced", func() bool { return watcher.Known[r.Token] })
+			r.MustWrite(tc.payload)
+			r.ExpectClose(1000)
+			watcher.WaitFor("the raw client's close is announced", func() bool { return !watcher.Known[r.Token] })
 		})
 	}
 	// coder/websocket's own close handshake completes normally.
 	c := connect(t, srv, "C")
-	if err := c.conn.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+	if err := c.Conn.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Errorf("close handshake: %v", err)
 	}
 }
@@ -311,8 +313,8 @@ func TestE2EClientCloseAnswered1000(t *testing.T) {
 func TestE2EAnyPath(t *testing.T) {
 	srv := startServer(t, nil)
 	for _, path := range []string{"/", "/ws", "/a/b/c?x=1&y=%20", "/index.html"} {
-		c := connectNoWelcome(t, srv.url(path), "path "+path)
-		c.readWelcome()
-		c.close()
+		c := wstest.Dial(t, srv.url(path), "path "+path)
+		c.ReadWelcome()
+		c.Close()
 	}
 }

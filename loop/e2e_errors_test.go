@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -16,8 +17,8 @@ func TestE2EErrorCodes(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	a.waitKnows(a.token, b.token)
-	B := `"` + b.token + `"`
+	a.WaitKnows(a.Token, b.Token)
+	B := `"` + b.Token + `"`
 	cases := []struct {
 		name, msg string
 		codes     []string
@@ -70,18 +71,18 @@ func TestE2EErrorCodes(t *testing.T) {
 		{"Changes (case) to server", `{"to":"server","type":"Changes","data":{}}`, []string{"unknown_type"}},
 	}
 	for _, tc := range cases {
-		a.send(tc.msg)
-		a.expectError(tc.name+": "+tc.msg, tc.codes...)
+		a.Send(tc.msg)
+		a.ExpectError(tc.name+": "+tc.msg, tc.codes...)
 	}
 	// Every one of them was dropped: B received nothing of them (a relay
 	// from A would arrive before A's sync packet), and the connection is
 	// still open.
-	a.send(`{"to":` + B + `,"type":"sync"}`)
-	b.expectRelay(a.token, "sync", `null`)
+	a.Send(`{"to":` + B + `,"type":"sync"}`)
+	b.ExpectRelay(a.Token, "sync", `null`)
 	// ["server"] alone is a valid way to name the server.
-	a.send(`{"to":["server"],"type":"changes","data":{"via":"array"}}`)
-	b.waitProp(a.token, "via", `"array"`)
-	a.barrier()
+	a.Send(`{"to":["server"],"type":"changes","data":{"via":"array"}}`)
+	b.WaitProp(a.Token, "via", `"array"`)
+	a.Barrier()
 }
 
 // Every packet over the rate limit is dropped with a rate_limited error;
@@ -91,15 +92,15 @@ func TestE2ERateLimited(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.RateLimit = limit })
 	a := connect(t, srv, "A")
 	for i := range burst {
-		a.send(fmt.Sprintf(`{"to":"%s","type":"n","data":%d}`, a.token, i))
+		a.Send(fmt.Sprintf(`{"to":"%s","type":"n","data":%d}`, a.Token, i))
 	}
 	relayed, limited, last := 0, 0, -1
 	for relayed+limited < burst {
-		p := a.nextOther()
+		p := a.NextOther()
 		switch {
 		case p.From == "server" && p.Type == "error" && p.ErrCode == "rate_limited":
 			limited++
-		case p.From == a.token && p.Type == "n":
+		case p.From == a.Token && p.Type == "n":
 			var n int
 			fmt.Sscan(string(p.Data), &n)
 			if n <= last {
@@ -121,14 +122,14 @@ func TestE2ERateLimited(t *testing.T) {
 
 	// The connection stays open and the budget comes back: one packet every
 	// 300 ms (slower than the limit) gets through within the deadline.
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(wstest.Wait)
 	for i := 0; ; i++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("no packet relayed after the burst within %v", waitTimeout)
+			t.Fatalf("no packet relayed after the burst within %v", wstest.Wait)
 		}
-		a.send(fmt.Sprintf(`{"to":"%s","type":"again","data":%d}`, a.token, i))
-		p, err := a.tryNextOther(300 * time.Millisecond)
-		if err == errTimeout {
+		a.Send(fmt.Sprintf(`{"to":"%s","type":"again","data":%d}`, a.Token, i))
+		p, err := a.TryNextOther(300 * time.Millisecond)
+		if err == wstest.ErrTimeout {
 			continue
 		}
 		if err != nil {

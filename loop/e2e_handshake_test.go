@@ -8,24 +8,26 @@ import (
 	"testing"
 	"time"
 
+	"hangoutd/codec"
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
 // A handshake that arrives one byte per write is answered like any other.
 func TestE2EHandshakeByteByByte(t *testing.T) {
 	srv := startServer(t, nil)
-	r := dialRaw(t, srv.Addr())
-	key := newKey()
-	r.writeBytewise([]byte(upgradeRequest(srv.Addr(), "/", key)))
-	resp, _, err := r.readResponse()
+	r := wstest.DialRaw(t, srv.Addr())
+	key := codec.NewClientKey()
+	r.WriteBytewise([]byte(wstest.UpgradeRequest(srv.Addr(), "/", key)))
+	resp, _, err := r.ReadResponse()
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
 	}
-	checkAccept(t, resp, key)
-	r.readWelcome()
+	wstest.CheckAccept(t, resp, key)
+	r.ReadWelcome()
 	// And the connection works.
-	r.mustWrite(textFrame(r.selfPacket("echo", `"ok"`)))
-	r.expectSelfRelay("echo", `"ok"`)
+	r.MustWrite(wstest.TextFrame(r.SelfPacket("echo", `"ok"`)))
+	r.ExpectSelfRelay("echo", `"ok"`)
 }
 
 // Handshakes written the way browsers write them.
@@ -41,29 +43,29 @@ func TestE2EHandshakeVariants(t *testing.T) {
 			"Sec-WebSocket-Key: %KEY%\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := dialRaw(t, host)
-			key := newKey()
-			r.mustWrite([]byte(strings.ReplaceAll(req, "%KEY%", key)))
-			resp, _, err := r.readResponse()
+			r := wstest.DialRaw(t, host)
+			key := codec.NewClientKey()
+			r.MustWrite([]byte(strings.ReplaceAll(req, "%KEY%", key)))
+			resp, _, err := r.ReadResponse()
 			if err != nil {
 				t.Fatalf("reading response: %v", err)
 			}
-			checkAccept(t, resp, key)
+			wstest.CheckAccept(t, resp, key)
 			if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 				t.Errorf("server accepted extension %q; its frames carry no RSV bits", ext)
 			}
-			r.readWelcome()
-			r.mustWrite(textFrame(r.selfPacket("echo", `1`)))
-			r.expectSelfRelay("echo", `1`)
+			r.ReadWelcome()
+			r.MustWrite(wstest.TextFrame(r.SelfPacket("echo", `1`)))
+			r.ExpectSelfRelay("echo", `1`)
 		})
 	}
 }
 
 // checkRefusal reads an HTTP refusal and checks status, one-line body and
 // that the server then closes the connection.
-func checkRefusal(t *testing.T, r *rawConn, statuses ...int) *http.Response {
+func checkRefusal(t *testing.T, r *wstest.Raw, statuses ...int) *http.Response {
 	t.Helper()
-	resp, body, err := r.readResponse()
+	resp, body, err := r.ReadResponse()
 	if err != nil {
 		t.Fatalf("reading the refusal: %v", err)
 	}
@@ -77,7 +79,7 @@ func checkRefusal(t *testing.T, r *rawConn, statuses ...int) *http.Response {
 	if reason := strings.TrimRight(body, "\r\n"); reason == "" || strings.ContainsAny(reason, "\r\n") {
 		t.Errorf("refusal body %q: want a one-line reason", body)
 	}
-	r.expectEOF()
+	r.ExpectEOF()
 	return resp
 }
 
@@ -86,7 +88,7 @@ func checkRefusal(t *testing.T, r *rawConn, statuses ...int) *http.Response {
 func TestE2EHandshakeBad400(t *testing.T) {
 	srv := startServer(t, nil)
 	host := srv.Addr()
-	key := newKey()
+	key := codec.NewClientKey()
 	for name, req := range map[string]string{
 		"no key": "GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Version: 13\r\n\r\n",
@@ -103,8 +105,8 @@ func TestE2EHandshakeBad400(t *testing.T) {
 		"garbage request line": "HELLO\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := dialRaw(t, host)
-			r.mustWrite([]byte(req))
+			r := wstest.DialRaw(t, host)
+			r.MustWrite([]byte(req))
 			checkRefusal(t, r, http.StatusBadRequest)
 		})
 	}
@@ -112,8 +114,8 @@ func TestE2EHandshakeBad400(t *testing.T) {
 	// but a browser visiting the port: with the demo off it is told to
 	// upgrade (426), as docs/protocol.md says.
 	t.Run("plain GET (demo off)", func(t *testing.T) {
-		r := dialRaw(t, host)
-		r.mustWrite([]byte("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"))
+		r := wstest.DialRaw(t, host)
+		r.MustWrite([]byte("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"))
 		checkRefusal(t, r, http.StatusUpgradeRequired)
 	})
 }
@@ -124,8 +126,8 @@ func TestE2EHandshakeWrongVersion426(t *testing.T) {
 	host := srv.Addr()
 	for _, v := range []string{"8", "12", "14", "banana"} {
 		t.Run(v, func(t *testing.T) {
-			r := dialRaw(t, host)
-			r.mustWrite([]byte(strings.Replace(upgradeRequest(host, "/", newKey()), "Version: 13", "Version: "+v, 1)))
+			r := wstest.DialRaw(t, host)
+			r.MustWrite([]byte(strings.Replace(wstest.UpgradeRequest(host, "/", codec.NewClientKey()), "Version: 13", "Version: "+v, 1)))
 			resp := checkRefusal(t, r, http.StatusUpgradeRequired)
 			if got := resp.Header.Get("Sec-WebSocket-Version"); got != "13" {
 				t.Errorf("426 with Sec-WebSocket-Version %q, want 13", got)
@@ -134,8 +136,8 @@ func TestE2EHandshakeWrongVersion426(t *testing.T) {
 	}
 	// No version at all is a bad handshake or a wrong version; either way
 	// it is refused, and a 426 must name 13.
-	r := dialRaw(t, host)
-	r.mustWrite([]byte(strings.Replace(upgradeRequest(host, "/", newKey()), "Sec-WebSocket-Version: 13\r\n", "", 1)))
+	r := wstest.DialRaw(t, host)
+	r.MustWrite([]byte(strings.Replace(wstest.UpgradeRequest(host, "/", codec.NewClientKey()), "Sec-WebSocket-Version: 13\r\n", "", 1)))
 	resp := checkRefusal(t, r, http.StatusBadRequest, http.StatusUpgradeRequired)
 	if resp.StatusCode == http.StatusUpgradeRequired && resp.Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Errorf("426 without Sec-WebSocket-Version: 13")
@@ -149,28 +151,28 @@ func TestE2EHandshakeTooLarge431(t *testing.T) {
 	host := srv.Addr()
 	pad := "X-Pad: " + strings.Repeat("p", 9<<10) + "\r\n"
 	t.Run("complete head", func(t *testing.T) {
-		r := dialRaw(t, host)
-		req := upgradeRequest(host, "/", newKey())
-		_ = r.write([]byte(strings.Replace(req, "\r\n\r\n", "\r\n"+pad+"\r\n", 1)))
+		r := wstest.DialRaw(t, host)
+		req := wstest.UpgradeRequest(host, "/", codec.NewClientKey())
+		_ = r.Write([]byte(strings.Replace(req, "\r\n\r\n", "\r\n"+pad+"\r\n", 1)))
 		checkRefusal(t, r, http.StatusRequestHeaderFieldsTooLarge, http.StatusBadRequest)
 	})
 	t.Run("head that never ends", func(t *testing.T) {
-		r := dialRaw(t, host)
-		req := upgradeRequest(host, "/", newKey())
-		_ = r.write([]byte(strings.TrimSuffix(req, "\r\n") + pad))
+		r := wstest.DialRaw(t, host)
+		req := wstest.UpgradeRequest(host, "/", codec.NewClientKey())
+		_ = r.Write([]byte(strings.TrimSuffix(req, "\r\n") + pad))
 		checkRefusal(t, r, http.StatusRequestHeaderFieldsTooLarge, http.StatusBadRequest)
 	})
 	t.Run("just under the limit is fine", func(t *testing.T) {
-		r := dialRaw(t, host)
-		key := newKey()
-		req := upgradeRequest(host, "/", key)
+		r := wstest.DialRaw(t, host)
+		key := codec.NewClientKey()
+		req := wstest.UpgradeRequest(host, "/", key)
 		small := "X-Pad: " + strings.Repeat("p", 7<<10) + "\r\n"
-		r.mustWrite([]byte(strings.Replace(req, "\r\n\r\n", "\r\n"+small+"\r\n", 1)))
-		resp, _, err := r.readResponse()
+		r.MustWrite([]byte(strings.Replace(req, "\r\n\r\n", "\r\n"+small+"\r\n", 1)))
+		resp, _, err := r.ReadResponse()
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkAccept(t, resp, key)
+		wstest.CheckAccept(t, resp, key)
 	})
 }
 
@@ -183,12 +185,12 @@ func TestE2EHandshakeTimeout(t *testing.T) {
 		"one line only": "GET / HTTP/1.1\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := dialRaw(t, srv.Addr())
+			r := wstest.DialRaw(t, srv.Addr())
 			if partial != "" {
-				r.mustWrite([]byte(partial))
+				r.MustWrite([]byte(partial))
 			}
 			start := time.Now()
-			r.expectEOF()
+			r.ExpectEOF()
 			if d := time.Since(start); d < 200*time.Millisecond {
 				t.Errorf("closed after %v, before the 300ms handshake timeout", d)
 			}
@@ -196,10 +198,10 @@ func TestE2EHandshakeTimeout(t *testing.T) {
 	}
 	// The timeout applies to the handshake only: a client upgraded before a
 	// silent one was dropped is still served afterwards.
-	r := dialRaw(t, srv.Addr())
-	r.upgrade()
-	silent := dialRaw(t, srv.Addr())
-	silent.expectEOF()
-	r.mustWrite(textFrame(r.selfPacket("echo", `2`)))
-	r.expectSelfRelay("echo", `2`)
+	r := wstest.DialRaw(t, srv.Addr())
+	r.Upgrade()
+	silent := wstest.DialRaw(t, srv.Addr())
+	silent.ExpectEOF()
+	r.MustWrite(wstest.TextFrame(r.SelfPacket("echo", `2`)))
+	r.ExpectSelfRelay("echo", `2`)
 }

@@ -18,23 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
-
-// readUntilClose reads frames until a close frame (returning its code) or
-// the end of the connection (returning -1 and the error).
-func (r *rawConn) readUntilClose() (int, error) {
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		f, err := r.readFrame(time.Until(deadline))
-		if err != nil {
-			return -1, err
-		}
-		if f.op == opClose {
-			return f.closeCode(), nil
-		}
-	}
-}
 
 // A client that sends its close frame and hangs up at once must still read
 // the server's close answer, even when the pass that staged it also staged
@@ -44,22 +30,22 @@ func (r *rawConn) readUntilClose() (int, error) {
 func TestE2ECloseAnswerNotLostBehindWaitingFlush(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.Loops = 1; c.FlushInterval = time.Second })
 	for range 300 { // over the fan-out size at which a loop's writes wait
-		r := dialRaw(t, srv.Addr())
-		r.upgrade()
+		r := wstest.DialRaw(t, srv.Addr())
+		r.Upgrade()
 	}
 	for attempt := range 5 {
-		r := dialRaw(t, srv.Addr())
-		r.upgrade()
+		r := wstest.DialRaw(t, srv.Addr())
+		r.Upgrade()
 		var b []byte
-		b = append(b, textFrame(`{"to":"*","type":"bye","data":1}`)...)
-		b = append(b, closeFrame(1000, "")...)
-		r.mustWrite(b)
-		if err := r.c.(*net.TCPConn).CloseWrite(); err != nil {
+		b = append(b, wstest.TextFrame(`{"to":"*","type":"bye","data":1}`)...)
+		b = append(b, wstest.CloseFrame(1000, "")...)
+		r.MustWrite(b)
+		if err := r.Conn.(*net.TCPConn).CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
-		code, err := r.readUntilClose()
-		if code != 1000 {
-			t.Fatalf("attempt %d: no close answer before the end of the connection (code %d, %v)", attempt, code, err)
+		f, err := r.ReadUntilClose()
+		if err != nil || f.CloseCode() != 1000 {
+			t.Fatalf("attempt %d: no close answer before the end of the connection (%v, %v)", attempt, f, err)
 		}
 	}
 }
@@ -71,20 +57,20 @@ func TestE2ECloseAnswerNotLostBehindWaitingFlush(t *testing.T) {
 func TestE2EIdleCloseSurvivesSweepsInOneDrain(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	srv := startServer(t, func(c *loop.Config) { c.Loops = 1; c.IdleTimeout = idle })
-	r := dialRaw(t, srv.Addr())
-	r.upgrade()
-	release, err := srv.HoldLoopOf(r.token)
+	r := wstest.DialRaw(t, srv.Addr())
+	r.Upgrade()
+	release, err := srv.HoldLoopOf(r.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(idle + 100*time.Millisecond) // the condition is time itself: the client must be idle past the timeout
-	if err := srv.PostSweeps(r.token, 2); err != nil {
+	if err := srv.PostSweeps(r.Token, 2); err != nil {
 		release()
 		t.Fatal(err)
 	}
 	release()
-	if code, err := r.readUntilClose(); code != 1008 {
-		t.Fatalf("idle client got no 1008 close frame (code %d, %v)", code, err)
+	if f, err := r.ReadUntilClose(); err != nil || f.CloseCode() != 1008 {
+		t.Fatalf("idle client got no 1008 close frame (%v, %v)", f, err)
 	}
 }
 
@@ -95,12 +81,12 @@ func bigPacket(seq int) string {
 	return fmt.Sprintf(`{"to":"*","type":"big%d","data":%s}`, seq, bigData)
 }
 
-// expectBig reads the next relayed packet and checks it is big packet seq.
-func (c *wsClient) expectBig(from string, seq int) {
-	c.t.Helper()
-	p := c.nextOther()
+// expectBig reads c's next relayed packet and checks it is big packet seq.
+func expectBig(t *testing.T, c *wstest.Client, from string, seq int) {
+	t.Helper()
+	p := c.NextOther()
 	if p.From != from || p.Type != "big"+strconv.Itoa(seq) {
-		c.t.Fatalf("%s: want big%d from %s, got %s %s", c.name, seq, from, p.From, p.Type)
+		t.Fatalf("%s: want big%d from %s, got %s %s", c.Name, seq, from, p.From, p.Type)
 	}
 }
 
@@ -115,22 +101,22 @@ func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 	})
 	const hogs, packets = 4, 120
 	for range hogs {
-		h := dialRawSmallBuffer(t, srv.Addr())
-		h.upgrade() // and never read again
+		h := wstest.DialRawSmallBuffer(t, srv.Addr())
+		h.Upgrade() // and never read again
 	}
 	sender := connect(t, srv, "sender")
-	readers := []*wsClient{connect(t, srv, "reader1"), connect(t, srv, "reader2")}
+	readers := []*wstest.Client{connect(t, srv, "reader1"), connect(t, srv, "reader2")}
 	for seq := range packets {
-		sender.send(bigPacket(seq))
+		sender.Send(bigPacket(seq))
 		if seq%10 == 9 { // keep the readers close behind: they must not be the largest
 			for _, r := range append(readers, sender) {
 				for s := seq - 9; s <= seq; s++ {
-					r.expectBig(sender.token, s)
+					expectBig(t, r, sender.Token, s)
 				}
 			}
 		}
 	}
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(wstest.Wait)
 	for {
 		st := srv.Stats()
 		if st.OutboundShed >= 2 && st.OutboundQueued <= limit {
@@ -145,8 +131,8 @@ func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, r := range readers {
-		if r.isClosed() {
-			t.Fatalf("%s kept up and was closed", r.name)
+		if r.IsClosed() {
+			t.Fatalf("%s kept up and was closed", r.Name)
 		}
 	}
 }
@@ -157,27 +143,27 @@ func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 // on loops that keep up get everything.
 func TestE2EMailboxBoundedWhenLoopFallsBehind(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.MaxMailbox = 1 << 20 })
-	byLoop := map[int][]*wsClient{}
+	byLoop := map[int][]*wstest.Client{}
 	for i := range 4 {
 		c := connect(t, srv, "c"+strconv.Itoa(i))
-		id := srv.LoopIDOf(c.token)
+		id := srv.LoopIDOf(c.Token)
 		byLoop[id] = append(byLoop[id], c)
 	}
 	if len(byLoop) != 2 || len(byLoop[0]) != 2 {
 		t.Fatalf("clients not spread 2/2 over the loops: %v", byLoop)
 	}
 	sender, keeper, behind := byLoop[0][0], byLoop[0][1], byLoop[1]
-	release, err := srv.HoldLoopOf(behind[0].token)
+	release, err := srv.HoldLoopOf(behind[0].Token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const packets = 40 // 2.4 MB: more than the 1 MiB mailbox
 	for seq := range packets {
-		sender.send(bigPacket(seq))
+		sender.Send(bigPacket(seq))
 	}
-	for _, c := range []*wsClient{sender, keeper} {
+	for _, c := range []*wstest.Client{sender, keeper} {
 		for seq := range packets {
-			c.expectBig(sender.token, seq)
+			expectBig(t, c, sender.Token, seq)
 		}
 	}
 	st := srv.Stats()
@@ -188,20 +174,20 @@ func TestE2EMailboxBoundedWhenLoopFallsBehind(t *testing.T) {
 	for _, c := range behind {
 		got := 0
 		for {
-			p, err := c.tryNextOther(waitTimeout)
+			p, err := c.TryNextOther(wstest.Wait)
 			if err != nil {
 				break
 			}
 			if p.Type != "big"+strconv.Itoa(got) {
-				t.Fatalf("%s: got %s after %d in order: a gap", c.name, p.Type, got)
+				t.Fatalf("%s: got %s after %d in order: a gap", c.Name, p.Type, got)
 			}
 			got++
 		}
 		if got == 0 || got >= packets {
-			t.Fatalf("%s received %d of %d packets; want a prefix cut by the mailbox bound", c.name, got, packets)
+			t.Fatalf("%s received %d of %d packets; want a prefix cut by the mailbox bound", c.Name, got, packets)
 		}
-		if code := c.closeStatus(); code != 1008 {
-			t.Fatalf("%s: closed with %d, want 1008", c.name, code)
+		if code := c.CloseStatus(); code != 1008 {
+			t.Fatalf("%s: closed with %d, want 1008", c.Name, code)
 		}
 	}
 	if st := srv.Stats(); st.MailboxLost != uint64(len(behind)) {
@@ -217,9 +203,9 @@ func (w *blockingWriter) Write(p []byte) (int, error) { <-w.free; return len(p),
 // badHandshake sends a request that is not HTTP and reads the 400.
 func badHandshake(t *testing.T, addr string) {
 	t.Helper()
-	r := dialRaw(t, addr)
-	r.mustWrite([]byte("NONSENSE\r\n\r\n"))
-	resp, _, err := r.readResponse()
+	r := wstest.DialRaw(t, addr)
+	r.MustWrite([]byte("NONSENSE\r\n\r\n"))
+	resp, _, err := r.ReadResponse()
 	if err != nil {
 		t.Fatalf("bad handshake: %v", err)
 	}
@@ -238,8 +224,8 @@ func TestE2ERefusalLogCannotStallLoop(t *testing.T) {
 	t.Cleanup(func() { close(w.free) }) // runs before the server's shutdown
 	badHandshake(t, srv.Addr())
 	c := connect(t, srv, "after")
-	c.send(`{"to":"` + c.token + `","type":"ping","data":1}`)
-	c.expectRelay(c.token, "ping", "1")
+	c.Send(`{"to":"` + c.Token + `","type":"ping","data":1}`)
+	c.ExpectRelay(c.Token, "ping", "1")
 }
 
 // syncBuffer is a log sink tests can read while the server writes.
@@ -272,7 +258,7 @@ func TestE2ERefusalLogIsRateLimited(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	skipped := regexp.MustCompile(`handshake refusals not logged" count=(\d+)`)
-	deadline := time.Now().Add(waitTimeout)
+	deadline := time.Now().Add(wstest.Wait)
 	for {
 		out := logs.String()
 		lines := strings.Count(out, `msg="handshake refused"`)

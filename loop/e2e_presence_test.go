@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -15,29 +16,29 @@ import (
 func TestE2EWorkedExample(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
-	if w := a.welcome.Changes; len(w) != 2 ||
-		w[0].Type != "open" || w[0].Token != a.token ||
-		w[1].Type != "metadata" || w[1].Token != a.token {
-		t.Fatalf("A's welcome on an empty server = %s, want [open a, metadata a]", a.welcome)
+	if w := a.Welcome.Changes; len(w) != 2 ||
+		w[0].Type != "open" || w[0].Token != a.Token ||
+		w[1].Type != "metadata" || w[1].Token != a.Token {
+		t.Fatalf("A's welcome on an empty server = %s, want [open a, metadata a]", a.Welcome)
 	}
 
 	b := connect(t, srv, "B")
-	b.waitKnows(a.token, b.token) // the welcome already holds both
-	if len(b.welcome.Changes) != 3 {
-		t.Errorf("B's welcome = %s, want open a, open b, metadata b", b.welcome)
+	b.WaitKnows(a.Token, b.Token) // the welcome already holds both
+	if len(b.Welcome.Changes) != 3 {
+		t.Errorf("B's welcome = %s, want open a, open b, metadata b", b.Welcome)
 	}
-	a.waitKnows(a.token, b.token)
+	a.WaitKnows(a.Token, b.Token)
 
-	b.setProps(`{"name":"bob"}`)
-	a.waitProp(b.token, "name", `"bob"`)
-	b.waitProp(b.token, "name", `"bob"`)
+	b.SetProps(`{"name":"bob"}`)
+	a.WaitProp(b.Token, "name", `"bob"`)
+	b.WaitProp(b.Token, "name", `"bob"`)
 
-	a.send(`{"to":["` + b.token + `"],"type":"chat","data":"hi"}`)
-	b.expectRelay(a.token, "chat", `"hi"`)
+	a.Send(`{"to":["` + b.Token + `"],"type":"chat","data":"hi"}`)
+	b.ExpectRelay(a.Token, "chat", `"hi"`)
 
-	b.close()
-	a.waitKnows(a.token)
-	if _, ok := a.props[b.token]; ok {
+	b.Close()
+	a.WaitKnows(a.Token)
+	if _, ok := a.Props[b.Token]; ok {
 		t.Errorf("A still holds B's properties after B left")
 	}
 }
@@ -49,38 +50,38 @@ func TestE2EWelcomeHoldsWholeState(t *testing.T) {
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
 	e := connect(t, srv, "E")
-	a.setProps(`{"name":"ann","n":1}`)
-	a.setProps(`{"n":2,"deep":{"x":[1,{"y":null}]}}`)
-	e.setProps(`{"gone":true}`)
-	e.setProps(`{"gone":null}`) // E's properties end up empty
-	b.waitProp(a.token, "deep", `{"x":[1,{"y":null}]}`)
-	b.waitFor("E's property gone is deleted", func() bool { return b.prop(e.token, "gone") == "" })
-	b.barrier()
+	a.SetProps(`{"name":"ann","n":1}`)
+	a.SetProps(`{"n":2,"deep":{"x":[1,{"y":null}]}}`)
+	e.SetProps(`{"gone":true}`)
+	e.SetProps(`{"gone":null}`) // E's properties end up empty
+	b.WaitProp(a.Token, "deep", `{"x":[1,{"y":null}]}`)
+	b.WaitFor("E's property gone is deleted", func() bool { return b.Prop(e.Token, "gone") == "" })
+	b.Barrier()
 
 	c := connect(t, srv, "C")
-	if !c.knowsExactly(a.token, b.token, c.token, e.token) {
-		t.Errorf("C's welcome opens %v, want A, B, C, E", c.knownList())
+	if !c.KnowsExactly(a.Token, b.Token, c.Token, e.Token) {
+		t.Errorf("C's welcome opens %v, want A, B, C, E", c.KnownList())
 	}
 	wantA := map[string]string{"name": `"ann"`, "n": `2`, "deep": `{"x":[1,{"y":null}]}`}
-	if len(c.props[a.token]) != len(wantA) {
-		t.Errorf("C's welcome has A's properties %v, want %v", c.props[a.token], wantA)
+	if len(c.Props[a.Token]) != len(wantA) {
+		t.Errorf("C's welcome has A's properties %v, want %v", c.Props[a.Token], wantA)
 	}
 	for k, v := range wantA {
-		if !sameJSON(c.props[a.token][k], []byte(v)) {
-			t.Errorf("C's welcome: A.%s = %s, want %s", k, c.props[a.token][k], v)
+		if !wstest.SameJSON(c.Props[a.Token][k], []byte(v)) {
+			t.Errorf("C's welcome: A.%s = %s, want %s", k, c.Props[a.Token][k], v)
 		}
 	}
-	for _, en := range c.welcome.Changes {
-		if en.Type == "properties" && en.Token != a.token {
-			t.Errorf("C's welcome holds properties for %s, whose properties are empty: %s", en.Token, c.welcome)
+	for _, en := range c.Welcome.Changes {
+		if en.Type == "properties" && en.Token != a.Token {
+			t.Errorf("C's welcome holds properties for %s, whose properties are empty: %s", en.Token, c.Welcome)
 		}
-		if en.Type == "metadata" && en.Token != c.token {
-			t.Errorf("C's welcome holds another client's metadata: %s", c.welcome)
+		if en.Type == "metadata" && en.Token != c.Token {
+			t.Errorf("C's welcome holds another client's metadata: %s", c.Welcome)
 		}
 	}
-	// The others hear about C, and never see C's metadata (checked in applyBatch).
-	for _, x := range []*wsClient{a, b, e} {
-		x.waitKnows(a.token, b.token, c.token, e.token)
+	// The others hear about C, and never see C's metadata (every wstest client checks).
+	for _, x := range []*wstest.Client{a, b, e} {
+		x.WaitKnows(a.Token, b.Token, c.Token, e.Token)
 	}
 }
 
@@ -89,14 +90,14 @@ func TestE2EWelcomeHoldsWholeState(t *testing.T) {
 func TestE2EPresenceConvergence(t *testing.T) {
 	srv := startServer(t, nil)
 	const n = 12
-	clients := make([]*wsClient, n)
+	clients := make([]*wstest.Client, n)
 	var wg sync.WaitGroup
-	conns := make([]*wsClient, n)
+	conns := make([]*wstest.Client, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// connectNoWelcome may call t.Fatalf: not allowed off the test
+			// wstest.Dial may call t.Fatalf: not allowed off the test
 			// goroutine, so dial here and read the welcomes below.
 			conns[i] = connectNoWelcomeAsync(t, srv.url("/"), i)
 		}()
@@ -106,33 +107,33 @@ func TestE2EPresenceConvergence(t *testing.T) {
 		if c == nil {
 			t.Fatalf("client %d could not connect", i)
 		}
-		c.readWelcome()
+		c.ReadWelcome()
 		clients[i] = c
 	}
-	all := tokensOf(clients...)
+	all := wstest.Tokens(clients...)
 	for _, c := range clients {
-		c.waitKnows(all...)
+		c.WaitKnows(all...)
 	}
 	// Half of them leave at once.
 	for _, c := range clients[:n/2] {
-		c.close()
+		c.Close()
 	}
-	rest := tokensOf(clients[n/2:]...)
+	rest := wstest.Tokens(clients[n/2:]...)
 	for _, c := range clients[n/2:] {
-		c.waitKnows(rest...)
+		c.WaitKnows(rest...)
 	}
 	// A newcomer sees only those still here.
 	z := connect(t, srv, "Z")
-	if !z.knowsExactly(append(rest, z.token)...) {
-		t.Errorf("newcomer knows %v, want %v + itself", z.knownList(), rest)
+	if !z.KnowsExactly(append(rest, z.Token)...) {
+		t.Errorf("newcomer knows %v, want %v + itself", z.KnownList(), rest)
 	}
 }
 
 // connectNoWelcomeAsync dials from any goroutine; it reports failures with
 // t.Errorf and returns nil.
-func connectNoWelcomeAsync(t *testing.T, url string, i int) *wsClient {
-	c := newClient(t, "client")
-	if resp, err := c.dial(url); err != nil {
+func connectNoWelcomeAsync(t *testing.T, url string, i int) *wstest.Client {
+	c, resp, err := wstest.TryDial(t, url, "client")
+	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
@@ -149,18 +150,18 @@ func connectNoWelcomeAsync(t *testing.T, url string, i int) *wsClient {
 func TestE2EJoinAndLeaveWithinOneBatch(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 400 * time.Millisecond })
 	a := connect(t, srv, "A")
-	a.waitKnows(a.token)
+	a.WaitKnows(a.Token)
 	b := connect(t, srv, "B")
 	c := connect(t, srv, "C")
-	if !c.known[b.token] {
-		t.Fatalf("C's welcome does not hold B, who is connected: %s", c.welcome)
+	if !c.Known[b.Token] {
+		t.Fatalf("C's welcome does not hold B, who is connected: %s", c.Welcome)
 	}
-	b.setProps(`{"brief":true}`) // properties of a user who leaves in the same batch: only its close goes out
-	b.barrier()
-	b.close()
+	b.SetProps(`{"brief":true}`) // properties of a user who leaves in the same batch: only its close goes out
+	b.Barrier()
+	b.Close()
 	// C saw B in its welcome: it must hear that B left.
-	c.waitKnows(a.token, c.token)
-	a.waitKnows(a.token, c.token)
+	c.WaitKnows(a.Token, c.Token)
+	a.WaitKnows(a.Token, c.Token)
 }
 
 // Nothing is sent when nothing changed, and an empty properties object
@@ -169,11 +170,11 @@ func TestE2ENothingSentWhenNothingChanged(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	a.waitKnows(a.token, b.token)
-	b.waitKnows(a.token, b.token)
-	b.setProps(`{}`)
-	b.barrier() // no error for an empty object
-	a.expectQuiet("an empty change and no joins must send nothing")
+	a.WaitKnows(a.Token, b.Token)
+	b.WaitKnows(a.Token, b.Token)
+	b.SetProps(`{}`)
+	b.Barrier() // no error for an empty object
+	a.ExpectQuiet("an empty change and no joins must send nothing")
 }
 
 // Token: 32 lowercase hex characters, never reused, and random-looking.
@@ -186,14 +187,14 @@ func TestE2ETokensUniqueAndRandom(t *testing.T) {
 	}
 	for i := range 150 {
 		c := connect(t, srv, "T")
-		if seen[c.token] {
-			t.Fatalf("token %s reused (connection %d)", c.token, i)
+		if seen[c.Token] {
+			t.Fatalf("token %s reused (connection %d)", c.Token, i)
 		}
-		seen[c.token] = true
+		seen[c.Token] = true
 		for j := 0; j < 32; j++ {
-			perPos[j][c.token[j]] = true
+			perPos[j][c.Token[j]] = true
 		}
-		c.close()
+		c.Close()
 	}
 	// 150 uniform random hex digits per position take nearly all 16 values;
 	// a counter or a timestamp leaves most positions stuck.
@@ -209,17 +210,17 @@ func TestE2EFlushIntervalZero(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 0 })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	a.waitKnows(a.token, b.token)
-	b.setProps(`{"n":1}`)
-	b.setProps(`{"n":2,"m":true}`)
-	b.setProps(`{"m":null}`)
-	a.waitProp(b.token, "n", `2`)
-	a.waitFor("B.m is deleted", func() bool { return a.prop(b.token, "m") == "" })
+	a.WaitKnows(a.Token, b.Token)
+	b.SetProps(`{"n":1}`)
+	b.SetProps(`{"n":2,"m":true}`)
+	b.SetProps(`{"m":null}`)
+	a.WaitProp(b.Token, "n", `2`)
+	a.WaitFor("B.m is deleted", func() bool { return a.Prop(b.Token, "m") == "" })
 	c := connect(t, srv, "C")
-	if c.prop(b.token, "n") != "2" || c.prop(b.token, "m") != "" {
-		t.Errorf("C's welcome holds B's properties %v, want {n:2}", c.props[b.token])
+	if c.Prop(b.Token, "n") != "2" || c.Prop(b.Token, "m") != "" {
+		t.Errorf("C's welcome holds B's properties %v, want {n:2}", c.Props[b.Token])
 	}
-	b.close()
-	a.waitKnows(a.token, c.token)
-	c.waitKnows(a.token, c.token)
+	b.Close()
+	a.WaitKnows(a.Token, c.Token)
+	c.WaitKnows(a.Token, c.Token)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -19,28 +20,28 @@ func TestE2EPropertiesDeltas(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	b.setProps(`{"name":"bob","age":3,"tags":["x","y"],"pos":{"x":1.5,"y":-2},"ok":true,"s":"\u00e9"}`)
-	for _, c := range []*wsClient{a, b} {
-		c.waitProp(b.token, "s", `"é"`)
+	b.SetProps(`{"name":"bob","age":3,"tags":["x","y"],"pos":{"x":1.5,"y":-2},"ok":true,"s":"\u00e9"}`)
+	for _, c := range []*wstest.Client{a, b} {
+		c.WaitProp(b.Token, "s", `"é"`)
 		for k, v := range map[string]string{"name": `"bob"`, "age": `3`, "tags": `["x","y"]`, "pos": `{"x":1.5,"y":-2}`, "ok": `true`} {
-			if !sameJSON(c.props[b.token][k], []byte(v)) {
-				t.Errorf("%s sees B.%s = %s, want %s", c.name, k, c.props[b.token][k], v)
+			if !wstest.SameJSON(c.Props[b.Token][k], []byte(v)) {
+				t.Errorf("%s sees B.%s = %s, want %s", c.Name, k, c.Props[b.Token][k], v)
 			}
 		}
 	}
 
 	// From here on, record A's batches: "name" never changes again, so no
 	// delta may carry it.
-	b.setProps(`{"age":null,"ok":false,"new":null}`)
+	b.SetProps(`{"age":null,"ok":false,"new":null}`)
 	seenName := false
-	deadline := time.Now().Add(waitTimeout)
-	for !(a.prop(b.token, "ok") == "false" && a.prop(b.token, "age") == "") {
-		p, err := a.tryNext(time.Until(deadline))
+	deadline := time.Now().Add(wstest.Wait)
+	for !(a.Prop(b.Token, "ok") == "false" && a.Prop(b.Token, "age") == "") {
+		p, err := a.TryNext(time.Until(deadline))
 		if err != nil {
 			t.Fatalf("A waiting for B's delta: %v", err)
 		}
 		for _, e := range p.Changes {
-			if e.Type == "properties" && e.Token == b.token {
+			if e.Type == "properties" && e.Token == b.Token {
 				if _, ok := e.Properties["name"]; ok {
 					seenName = true
 				}
@@ -50,19 +51,19 @@ func TestE2EPropertiesDeltas(t *testing.T) {
 	if seenName {
 		t.Errorf("a properties delta carried key name, which did not change")
 	}
-	if a.prop(b.token, "name") != `"bob"` {
-		t.Errorf("an unrelated key was lost: B.name = %q", a.prop(b.token, "name"))
+	if a.Prop(b.Token, "name") != `"bob"` {
+		t.Errorf("an unrelated key was lost: B.name = %q", a.Prop(b.Token, "name"))
 	}
-	if _, ok := a.props[b.token]["new"]; ok {
+	if _, ok := a.Props[b.Token]["new"]; ok {
 		t.Errorf("deleting a key that never existed created it")
 	}
 	// Delete everything: B has no properties left, so a newcomer's welcome
 	// holds no properties entry for B.
-	b.setProps(`{"name":null,"tags":null,"pos":null,"ok":null,"s":null}`)
-	a.waitFor("B's properties are all gone", func() bool { return len(a.props[b.token]) == 0 })
+	b.SetProps(`{"name":null,"tags":null,"pos":null,"ok":null,"s":null}`)
+	a.WaitFor("B's properties are all gone", func() bool { return len(a.Props[b.Token]) == 0 })
 	c := connect(t, srv, "C")
-	if _, ok := c.props[b.token]; ok {
-		t.Errorf("C's welcome holds properties for B, whose properties are empty: %s", c.welcome)
+	if _, ok := c.Props[b.Token]; ok {
+		t.Errorf("C's welcome holds properties for B, whose properties are empty: %s", c.Welcome)
 	}
 }
 
@@ -72,19 +73,19 @@ func TestE2EPropertiesNewestValueWins(t *testing.T) {
 	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 200 * time.Millisecond })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	a.waitKnows(a.token, b.token)
+	a.WaitKnows(a.Token, b.Token)
 	for i := 1; i <= 20; i++ {
-		b.setProps(fmt.Sprintf(`{"k":%d,"tmp":%d}`, i, i))
+		b.SetProps(fmt.Sprintf(`{"k":%d,"tmp":%d}`, i, i))
 	}
-	b.setProps(`{"tmp":null,"marker":1}`)
-	a.waitProp(b.token, "marker", `1`)
-	if got := a.prop(b.token, "k"); got != "20" {
+	b.SetProps(`{"tmp":null,"marker":1}`)
+	a.WaitProp(b.Token, "marker", `1`)
+	if got := a.Prop(b.Token, "k"); got != "20" {
 		t.Errorf("A sees B.k = %q after the marker, want 20 (the newest value)", got)
 	}
-	if got := a.prop(b.token, "tmp"); got != "" {
+	if got := a.Prop(b.Token, "tmp"); got != "" {
 		t.Errorf("A sees B.tmp = %q, want it deleted", got)
 	}
-	b.barrier() // none of those changes was refused
+	b.Barrier() // none of those changes was refused
 }
 
 // limitServer has small, configured limits, so the rules are checked with
@@ -100,18 +101,18 @@ func limitServer(t *testing.T) *testServer {
 // checkRefused sends change from b, expects one of codes, then proves with a
 // marker that nothing of the change was applied: when the marker shows up
 // in a's view the refused change (sent earlier) would have too.
-func checkRefused(t *testing.T, a, b *wsClient, marker *int, change string, codes ...string) {
+func checkRefused(t *testing.T, a, b *wstest.Client, marker *int, change string, codes ...string) {
 	t.Helper()
 	before := map[string]string{}
-	for k, v := range a.props[b.token] {
+	for k, v := range a.Props[b.Token] {
 		before[k] = string(v)
 	}
-	b.setProps(change)
-	b.expectError(change, codes...)
+	b.SetProps(change)
+	b.ExpectError(change, codes...)
 	*marker++
-	b.setProps(fmt.Sprintf(`{"m":%d}`, *marker))
-	a.waitProp(b.token, "m", fmt.Sprint(*marker))
-	after := a.props[b.token]
+	b.SetProps(fmt.Sprintf(`{"m":%d}`, *marker))
+	a.WaitProp(b.Token, "m", fmt.Sprint(*marker))
+	after := a.Props[b.Token]
 	for k, v := range after {
 		if k == "m" {
 			continue
@@ -132,16 +133,16 @@ func TestE2EPropertiesRefusedWhole(t *testing.T) {
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
 	marker := 0
-	b.setProps(`{"k1":"one","k2":"two"}`) // 3 keys with the marker m
-	a.waitProp(b.token, "k2", `"two"`)
+	b.SetProps(`{"k1":"one","k2":"two"}`) // 3 keys with the marker m
+	a.WaitProp(b.Token, "k2", `"two"`)
 
 	// data must be a JSON object.
 	for _, d := range []string{`[1,2]`, `"x"`, `1`, `true`, `null`} {
 		checkRefused(t, a, b, &marker, d, "bad_properties")
 	}
 	missing := `{"to":"server","type":"changes"}`
-	b.send(missing)
-	b.expectError(missing, "bad_properties")
+	b.Send(missing)
+	b.ExpectError(missing, "bad_properties")
 
 	// Bad keys, next to a good one that must not be applied either. The
 	// contract lists key length under limits and "bad key" under
@@ -151,22 +152,22 @@ func TestE2EPropertiesRefusedWhole(t *testing.T) {
 
 	// Key count: B has k1, k2, m; at most 4 keys.
 	checkRefused(t, a, b, &marker, `{"k1":"changed","k3":3,"k4":4}`, "properties_limit")
-	b.setProps(`{"abcdefgh":8}`) // a key of exactly 8 bytes, the 4th key: allowed
-	a.waitProp(b.token, "abcdefgh", `8`)
+	b.SetProps(`{"abcdefgh":8}`) // a key of exactly 8 bytes, the 4th key: allowed
+	a.WaitProp(b.Token, "abcdefgh", `8`)
 	checkRefused(t, a, b, &marker, `{"k1":"changed","k5":5}`, "properties_limit")
 
 	// Size: at most 200 bytes of properties as JSON, whole or cumulated.
 	checkRefused(t, a, b, &marker, `{"k1":"`+strings.Repeat("x", 250)+`"}`, "properties_limit")
-	b.setProps(`{"abcdefgh":null}`)
-	a.waitFor("B.abcdefgh is deleted", func() bool { return a.prop(b.token, "abcdefgh") == "" })
-	b.setProps(`{"k2":"` + strings.Repeat("y", 90) + `"}`) // well under 200 in all
-	a.waitProp(b.token, "k2", `"`+strings.Repeat("y", 90)+`"`)
+	b.SetProps(`{"abcdefgh":null}`)
+	a.WaitFor("B.abcdefgh is deleted", func() bool { return a.Prop(b.Token, "abcdefgh") == "" })
+	b.SetProps(`{"k2":"` + strings.Repeat("y", 90) + `"}`) // well under 200 in all
+	a.WaitProp(b.Token, "k2", `"`+strings.Repeat("y", 90)+`"`)
 	checkRefused(t, a, b, &marker, `{"k1":"`+strings.Repeat("z", 120)+`"}`, "properties_limit") // over 200 together
 
 	// The connection is still fine after all this.
-	b.barrier()
-	a.send(`{"to":"` + b.token + `","type":"still","data":"here"}`)
-	b.expectRelay(a.token, "still", `"here"`)
+	b.Barrier()
+	a.Send(`{"to":"` + b.Token + `","type":"still","data":"here"}`)
+	b.ExpectRelay(a.Token, "still", `"here"`)
 }
 
 // The documented defaults: 64 keys, keys up to 128 bytes, 16 KiB in all.
@@ -183,27 +184,27 @@ func TestE2EPropertiesDefaultLimits(t *testing.T) {
 	for i := range 63 { // 63 + the marker m = 64
 		keys = append(keys, fmt.Sprintf(`"p%02d":%d`, i, i))
 	}
-	b.setProps(`{` + strings.Join(keys, ",") + `,"m":0}`)
-	a.waitProp(b.token, "p62", `62`)
+	b.SetProps(`{` + strings.Join(keys, ",") + `,"m":0}`)
+	a.WaitProp(b.Token, "p62", `62`)
 	checkRefused(t, a, b, &marker, `{"p00":"changed","x65":1}`, "properties_limit")
 	drop := make([]string, 0, 63)
 	for i := range 63 {
 		drop = append(drop, fmt.Sprintf(`"p%02d":null`, i))
 	}
-	b.setProps(`{` + strings.Join(drop, ",") + `}`)
-	a.waitFor("B's 63 keys are deleted", func() bool { return len(a.props[b.token]) == 1 })
+	b.SetProps(`{` + strings.Join(drop, ",") + `}`)
+	a.WaitFor("B's 63 keys are deleted", func() bool { return len(a.Props[b.Token]) == 1 })
 
 	k128 := strings.Repeat("k", 128)
-	b.setProps(`{"` + k128 + `":1}`)
-	a.waitProp(b.token, k128, `1`)
+	b.SetProps(`{"` + k128 + `":1}`)
+	a.WaitProp(b.Token, k128, `1`)
 	checkRefused(t, a, b, &marker, `{"`+strings.Repeat("k", 129)+`":1}`, "bad_properties", "properties_limit")
 
 	big := strings.Repeat("v", 15<<10) // 15 KiB: allowed
-	b.setProps(`{"big":"` + big + `"}`)
-	b.barrier()
-	a.waitProp(b.token, "big", `"`+big+`"`)
+	b.SetProps(`{"big":"` + big + `"}`)
+	b.Barrier()
+	a.WaitProp(b.Token, "big", `"`+big+`"`)
 	checkRefused(t, a, b, &marker, `{"big2":"`+strings.Repeat("w", 2<<10)+`"}`, "properties_limit") // 17 KiB together
-	b.barrier()
+	b.Barrier()
 }
 
 // Property keys are JSON strings: an escaped spelling is the same key.
@@ -211,22 +212,22 @@ func TestE2EPropertiesEscapedKeys(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	b.setProps(`{"\u006bey":1}`)
-	a.waitProp(b.token, "key", `1`)
-	b.setProps(`{"key":2}`)
-	a.waitProp(b.token, "key", `2`)
-	b.setProps(`{"k\u0065y":null,"m":1}`)
-	a.waitProp(b.token, "m", `1`)
-	if v := a.prop(b.token, "key"); v != "" {
+	b.SetProps(`{"\u006bey":1}`)
+	a.WaitProp(b.Token, "key", `1`)
+	b.SetProps(`{"key":2}`)
+	a.WaitProp(b.Token, "key", `2`)
+	b.SetProps(`{"k\u0065y":null,"m":1}`)
+	a.WaitProp(b.Token, "m", `1`)
+	if v := a.Prop(b.Token, "key"); v != "" {
 		t.Errorf("A sees B.key = %s after it was deleted", v)
 	}
 	// The server's own state, as a newcomer's welcome shows it, agrees, and
 	// holds no second spelling of the key.
 	c := connect(t, srv, "C")
-	if v := c.prop(b.token, "key"); v != "" {
-		t.Errorf("C's welcome holds B.key = %s after it was deleted: %s", v, c.welcome)
+	if v := c.Prop(b.Token, "key"); v != "" {
+		t.Errorf("C's welcome holds B.key = %s after it was deleted: %s", v, c.Welcome)
 	}
-	if strings.Contains(string(c.welcome.raw), `\u006bey`) || strings.Count(string(c.welcome.raw), `"m":`) != 1 {
-		t.Errorf("C's welcome spells B's keys oddly: %s", c.welcome)
+	if strings.Contains(string(c.Welcome.Raw), `\u006bey`) || strings.Count(string(c.Welcome.Raw), `"m":`) != 1 {
+		t.Errorf("C's welcome spells B's keys oddly: %s", c.Welcome)
 	}
 }

@@ -8,16 +8,18 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"hangoutd/internal/wstest"
 )
 
 // trio connects three clients that all know each other.
-func trio(t *testing.T, srv *testServer) (a, b, c *wsClient) {
+func trio(t *testing.T, srv *testServer) (a, b, c *wstest.Client) {
 	a = connect(t, srv, "A")
 	b = connect(t, srv, "B")
 	c = connect(t, srv, "C")
-	all := tokensOf(a, b, c)
-	for _, x := range []*wsClient{a, b, c} {
-		x.waitKnows(all...)
+	all := wstest.Tokens(a, b, c)
+	for _, x := range []*wstest.Client{a, b, c} {
+		x.WaitKnows(all...)
 	}
 	return a, b, c
 }
@@ -27,25 +29,25 @@ func TestE2ERelayToTokens(t *testing.T) {
 	a, b, c := trio(t, srv)
 
 	// "to" as a string, and as an array.
-	a.send(`{"to":"` + b.token + `","type":"chat","data":"one"}`)
-	a.send(`{"to":["` + c.token + `"],"type":"chat","data":"two"}`)
-	a.send(`{"to":["` + b.token + `","` + c.token + `"],"type":"chat","data":"three"}`)
-	b.expectRelay(a.token, "chat", `"one"`)
-	b.expectRelay(a.token, "chat", `"three"`)
-	c.expectRelay(a.token, "chat", `"two"`)
-	c.expectRelay(a.token, "chat", `"three"`)
+	a.Send(`{"to":"` + b.Token + `","type":"chat","data":"one"}`)
+	a.Send(`{"to":["` + c.Token + `"],"type":"chat","data":"two"}`)
+	a.Send(`{"to":["` + b.Token + `","` + c.Token + `"],"type":"chat","data":"three"}`)
+	b.ExpectRelay(a.Token, "chat", `"one"`)
+	b.ExpectRelay(a.Token, "chat", `"three"`)
+	c.ExpectRelay(a.Token, "chat", `"two"`)
+	c.ExpectRelay(a.Token, "chat", `"three"`)
 	// A named itself nowhere: nothing comes back to it, no error either.
-	a.barrier()
+	a.Barrier()
 
 	// A packet to oneself by token.
-	a.send(`{"to":["` + a.token + `"],"type":"self","data":1}`)
-	a.expectRelay(a.token, "self", `1`)
+	a.Send(`{"to":["` + a.Token + `"],"type":"self","data":1}`)
+	a.ExpectRelay(a.Token, "self", `1`)
 
 	// Only the named receive: after a sync packet to everyone, B's and C's
 	// next packets are the sync (A's packet to itself went nowhere else).
-	a.send(`{"to":"*","type":"sync","data":0}`)
-	for _, x := range []*wsClient{a, b, c} {
-		x.expectRelay(a.token, "sync", `0`)
+	a.Send(`{"to":"*","type":"sync","data":0}`)
+	for _, x := range []*wstest.Client{a, b, c} {
+		x.ExpectRelay(a.Token, "sync", `0`)
 	}
 }
 
@@ -55,19 +57,19 @@ func TestE2ERelayStarAndDedup(t *testing.T) {
 	srv := startServer(t, nil)
 	a, b, c := trio(t, srv)
 
-	a.send(`{"to":"*","type":"all","data":1}`)
-	a.send(`{"to":["*"],"type":"all","data":2}`)
-	a.send(`{"to":["` + b.token + `","` + b.token + `","*","` + c.token + `","` + b.token + `","*"],"type":"all","data":3}`)
-	a.send(`{"to":["` + b.token + `","` + b.token + `"],"type":"twice","data":4}`)
-	a.send(`{"to":"*","type":"sync","data":5}`)
-	for _, x := range []*wsClient{a, b, c} {
-		x.expectRelay(a.token, "all", `1`)
-		x.expectRelay(a.token, "all", `2`)
-		x.expectRelay(a.token, "all", `3`)
+	a.Send(`{"to":"*","type":"all","data":1}`)
+	a.Send(`{"to":["*"],"type":"all","data":2}`)
+	a.Send(`{"to":["` + b.Token + `","` + b.Token + `","*","` + c.Token + `","` + b.Token + `","*"],"type":"all","data":3}`)
+	a.Send(`{"to":["` + b.Token + `","` + b.Token + `"],"type":"twice","data":4}`)
+	a.Send(`{"to":"*","type":"sync","data":5}`)
+	for _, x := range []*wstest.Client{a, b, c} {
+		x.ExpectRelay(a.Token, "all", `1`)
+		x.ExpectRelay(a.Token, "all", `2`)
+		x.ExpectRelay(a.Token, "all", `3`)
 		if x == b {
-			x.expectRelay(a.token, "twice", `4`)
+			x.ExpectRelay(a.Token, "twice", `4`)
 		}
-		x.expectRelay(a.token, "sync", `5`) // a duplicate would come before this
+		x.ExpectRelay(a.Token, "sync", `5`) // a duplicate would come before this
 	}
 }
 
@@ -76,17 +78,17 @@ func TestE2ERelayStarAndDedup(t *testing.T) {
 func TestE2ERelayUnknownTokensSkipped(t *testing.T) {
 	srv := startServer(t, nil)
 	a, b, c := trio(t, srv)
-	gone := c.token
-	c.close()
-	a.waitKnows(a.token, b.token)
+	gone := c.Token
+	c.Close()
+	a.WaitKnows(a.Token, b.Token)
 
-	a.send(`{"to":["` + gone + `","` + b.token + `","00000000000000000000000000000000","not-a-token"],"type":"chat","data":"x"}`)
-	b.expectRelay(a.token, "chat", `"x"`)
-	a.send(`{"to":"` + gone + `","type":"chat","data":"nobody"}`)
-	a.send(`{"to":["ffffffffffffffffffffffffffffffff"],"type":"chat","data":"nobody"}`)
-	a.barrier() // no error for any of them
-	a.send(`{"to":"` + b.token + `","type":"sync"}`)
-	b.expectRelay(a.token, "sync", `null`)
+	a.Send(`{"to":["` + gone + `","` + b.Token + `","00000000000000000000000000000000","not-a-token"],"type":"chat","data":"x"}`)
+	b.ExpectRelay(a.Token, "chat", `"x"`)
+	a.Send(`{"to":"` + gone + `","type":"chat","data":"nobody"}`)
+	a.Send(`{"to":["ffffffffffffffffffffffffffffffff"],"type":"chat","data":"nobody"}`)
+	a.Barrier() // no error for any of them
+	a.Send(`{"to":"` + b.Token + `","type":"sync"}`)
+	b.ExpectRelay(a.Token, "sync", `null`)
 }
 
 // data is passed through byte for byte: whitespace, escapes, raw UTF-8,
@@ -118,29 +120,29 @@ func TestE2ERelayDataPassthrough(t *testing.T) {
 	}
 	for i, d := range cases {
 		typ := fmt.Sprintf("t%d", i)
-		a.send(`{"to":"` + b.token + `","type":"` + typ + `","data":` + d + `}`)
-		b.expectRelay(a.token, typ, d)
+		a.Send(`{"to":"` + b.Token + `","type":"` + typ + `","data":` + d + `}`)
+		b.ExpectRelay(a.Token, typ, d)
 	}
 	// The keys in another order, whitespace around the value.
-	a.send(`{ "data" :  [1, 2]  , "type":"order" ,"to":"` + b.token + `" }`)
-	b.expectRelay(a.token, "order", `[1, 2]`)
+	a.Send(`{ "data" :  [1, 2]  , "type":"order" ,"to":"` + b.Token + `" }`)
+	b.ExpectRelay(a.Token, "order", `[1, 2]`)
 	// A type with escapes and unicode keeps its meaning.
-	a.send(`{"to":"` + b.token + `","type":"ch\u0061t ☺","data":1}`)
-	b.expectRelay(a.token, "chat ☺", `1`)
+	a.Send(`{"to":"` + b.Token + `","type":"ch\u0061t ☺","data":1}`)
+	b.ExpectRelay(a.Token, "chat ☺", `1`)
 	// Escaped keys are the same keys.
-	a.send(`{"\u0074o":"` + b.token + `","typ\u0065":"keyesc","d\u0061ta":[7]}`)
-	b.expectRelay(a.token, "keyesc", `[7]`)
+	a.Send(`{"\u0074o":"` + b.Token + `","typ\u0065":"keyesc","d\u0061ta":[7]}`)
+	b.ExpectRelay(a.Token, "keyesc", `[7]`)
 	// Whitespace around the packet object is still one JSON object.
-	a.send(" \n\t{\"to\":\"" + b.token + "\",\"type\":\"ws\",\"data\":1}\r\n ")
-	b.expectRelay(a.token, "ws", `1`)
+	a.Send(" \n\t{\"to\":\"" + b.Token + "\",\"type\":\"ws\",\"data\":1}\r\n ")
+	b.ExpectRelay(a.Token, "ws", `1`)
 	// Missing data relays "data":null; explicit null too.
-	a.send(`{"to":"` + b.token + `","type":"nodata"}`)
-	b.expectRelay(a.token, "nodata", `null`)
-	a.send(`{"type":"nodata2","to":["` + b.token + `"]}`)
-	b.expectRelay(a.token, "nodata2", `null`)
-	a.send(`{"to":"` + b.token + `","type":"null","data":null}`)
-	b.expectRelay(a.token, "null", `null`)
-	a.barrier()
+	a.Send(`{"to":"` + b.Token + `","type":"nodata"}`)
+	b.ExpectRelay(a.Token, "nodata", `null`)
+	a.Send(`{"type":"nodata2","to":["` + b.Token + `"]}`)
+	b.ExpectRelay(a.Token, "nodata2", `null`)
+	a.Send(`{"to":"` + b.Token + `","type":"null","data":null}`)
+	b.ExpectRelay(a.Token, "null", `null`)
+	a.Barrier()
 }
 
 // Packets from one sender arrive at each receiver in the order sent, also
@@ -149,7 +151,7 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 	srv := startServer(t, nil)
 	const senders, perSender = 4, 300
 	rx := connect(t, srv, "RX")
-	tx := make([]*wsClient, senders)
+	tx := make([]*wstest.Client, senders)
 	for i := range tx {
 		tx[i] = connect(t, srv, fmt.Sprintf("TX%d", i))
 	}
@@ -160,12 +162,12 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := range perSender {
-				to := `"` + rx.token + `"`
+				to := `"` + rx.Token + `"`
 				if n%3 == 0 {
 					to = `"*"`
 				}
 				msg := fmt.Sprintf(`{"to":%s,"type":"seq","data":[%d,%d]}`, to, i, n)
-				if err := writeText(s, msg); err != nil {
+				if err := s.Write(msg); err != nil {
 					errs <- err
 					return
 				}
@@ -175,10 +177,10 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 	next := make([]int, senders)
 	from := map[string]int{}
 	for i, s := range tx {
-		from[s.token] = i
+		from[s.Token] = i
 	}
 	for got := 0; got < senders*perSender; got++ {
-		p := rx.nextOther()
+		p := rx.NextOther()
 		var i, n int
 		if _, err := fmt.Sscanf(string(p.Data), "[%d,%d]", &i, &n); err != nil || p.Type != "seq" {
 			t.Fatalf("unexpected packet %s", p)
@@ -202,16 +204,16 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 func TestE2ERelayEscapedTargets(t *testing.T) {
 	srv := startServer(t, nil)
 	a, b, c := trio(t, srv)
-	esc := `\u00` + fmt.Sprintf("%x", b.token[0]) + b.token[1:] // first character escaped
-	a.send(`{"to":["` + esc + `"],"type":"esc","data":1}`)
-	b.expectRelay(a.token, "esc", `1`)
-	a.send(`{"to":"\u002a","type":"esc","data":2}`) // "*"
-	for _, x := range []*wsClient{a, b, c} {
-		x.expectRelay(a.token, "esc", `2`)
+	esc := `\u00` + fmt.Sprintf("%x", b.Token[0]) + b.Token[1:] // first character escaped
+	a.Send(`{"to":["` + esc + `"],"type":"esc","data":1}`)
+	b.ExpectRelay(a.Token, "esc", `1`)
+	a.Send(`{"to":"\u002a","type":"esc","data":2}`) // "*"
+	for _, x := range []*wstest.Client{a, b, c} {
+		x.ExpectRelay(a.Token, "esc", `2`)
 	}
-	a.send(`{"to":"\u0073erver","type":"changes","data":{"via":"escaped"}}`) // "server"
-	c.waitProp(a.token, "via", `"escaped"`)
-	a.barrier()
+	a.Send(`{"to":"\u0073erver","type":"changes","data":{"via":"escaped"}}`) // "server"
+	c.WaitProp(a.Token, "via", `"escaped"`)
+	a.Barrier()
 }
 
 // Deep nesting is valid JSON; a server may refuse it (RFC 8259 lets an
@@ -219,21 +221,21 @@ func TestE2ERelayEscapedTargets(t *testing.T) {
 // answer with an error packet, and keep serving.
 func TestE2ERelayDeepNesting(t *testing.T) {
 	srv := startServer(t, nil)
-	r := dialRaw(t, srv.Addr())
-	r.upgrade()
+	r := wstest.DialRaw(t, srv.Addr())
+	r.Upgrade()
 	for _, d := range []string{
 		strings.Repeat("[", 30000) + strings.Repeat("]", 30000),
 		strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
 	} {
-		r.mustWrite(textFrame(r.selfPacket("deep", d)))
-		f := r.nextControlOrText()
-		if p, err := parsePacket(f.payload); err == nil && p.From == "server" && p.Type == "error" {
+		r.MustWrite(wstest.TextFrame(r.SelfPacket("deep", d)))
+		f := r.NextText()
+		if p, err := wstest.ParsePacket(f.Payload); err == nil && p.From == "server" && p.Type == "error" {
 			t.Logf("deep nesting of %d bytes refused with %s", len(d), p.ErrCode)
-		} else if !strings.Contains(string(f.payload), `"from":"`+r.token+`"`) ||
-			!strings.Contains(string(f.payload), d) || !strings.HasPrefix(string(f.payload), "{") {
-			t.Errorf("deep nesting of %d bytes: got %.200s", len(d), f.payload)
+		} else if !strings.Contains(string(f.Payload), `"from":"`+r.Token+`"`) ||
+			!strings.Contains(string(f.Payload), d) || !strings.HasPrefix(string(f.Payload), "{") {
+			t.Errorf("deep nesting of %d bytes: got %.200s", len(d), f.Payload)
 		}
-		r.mustWrite(textFrame(r.selfPacket("after", `1`)))
-		r.expectSelfRelay("after", `1`)
+		r.MustWrite(wstest.TextFrame(r.SelfPacket("after", `1`)))
+		r.ExpectSelfRelay("after", `1`)
 	}
 }

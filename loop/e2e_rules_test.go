@@ -7,37 +7,31 @@ package loop_test
 import (
 	"strconv"
 	"testing"
+
+	"hangoutd/internal/wstest"
 )
-
-// barrierMsg is a packet the server refuses with unknown_type: its error,
-// once read, proves that everything sent before it has been answered.
-const barrierMsg = `{"to":"server","type":"e2e-barrier"}`
-
-func isBarrierError(p *packet) bool {
-	return p.From == "server" && p.Type == "error" && p.ErrCode == "unknown_type"
-}
 
 // expectRefused sends msg then a barrier and checks that the answer to msg,
 // before the barrier's, is one error with code; anything else before the
 // barrier fails the test.
-func expectRefused(c *wsClient, msg, code string) {
-	c.t.Helper()
-	c.send(msg)
-	c.send(barrierMsg)
-	p := c.nextOther()
+func expectRefused(t *testing.T, c *wstest.Client, msg, code string) {
+	t.Helper()
+	c.Send(msg)
+	c.Send(wstest.BarrierMsg)
+	p := c.NextOther()
 	switch {
 	case p.From == "server" && p.Type == "error" && p.ErrCode == code:
 		if p.ErrMsg == "" {
-			c.t.Errorf("%s: after sending %s: error without a message: %s", c.name, msg, p)
+			t.Errorf("%s: after sending %s: error without a message: %s", c.Name, msg, p)
 		}
-		p = c.nextOther()
-	case isBarrierError(p):
-		c.t.Errorf("%s: after sending %s want error %s, got nothing", c.name, msg, code)
+		p = c.NextOther()
+	case wstest.IsBarrierError(p):
+		t.Errorf("%s: after sending %s want error %s, got nothing", c.Name, msg, code)
 		return
 	}
-	for !isBarrierError(p) {
-		c.t.Errorf("%s: after sending %s want only error %s, got %s", c.name, msg, code, p)
-		p = c.nextOther()
+	for !wstest.IsBarrierError(p) {
+		t.Errorf("%s: after sending %s want only error %s, got %s", c.Name, msg, code, p)
+		p = c.NextOther()
 	}
 }
 
@@ -45,9 +39,9 @@ func TestE2ERulesEmptyTo(t *testing.T) {
 	srv := startServer(t, nil)
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
-	a.waitKnows(a.token, b.token)
-	b.waitKnows(a.token, b.token)
-	B := `"` + b.token + `"`
+	a.WaitKnows(a.Token, b.Token)
+	b.WaitKnows(a.Token, b.Token)
+	B := `"` + b.Token + `"`
 	for _, msg := range []string{
 		`{"to":"","type":"x","data":1}`,
 		`{"to":[],"type":"x","data":2}`,
@@ -62,24 +56,24 @@ func TestE2ERulesEmptyTo(t *testing.T) {
 		`{"to":["","server"],"type":"changes","data":{"k11":11}}`,
 		`{"to":"","type":"changes","data":{"k12":12}}`,
 	} {
-		expectRefused(a, msg, "bad_packet")
+		expectRefused(t, a, msg, "bad_packet")
 	}
 	// None of them was relayed: a relay from A would reach B (and A, for
 	// "*") before this marker.
-	a.send(`{"to":"*","type":"marker","data":"after"}`)
-	b.expectRelay(a.token, "marker", `"after"`)
-	a.expectRelay(a.token, "marker", `"after"`)
+	a.Send(`{"to":"*","type":"marker","data":"after"}`)
+	b.ExpectRelay(a.Token, "marker", `"after"`)
+	a.ExpectRelay(a.Token, "marker", `"after"`)
 	// None of them was applied: a change of A's properties would reach B
 	// no later than the batch carrying this one.
-	a.setProps(`{"final":true}`)
-	b.waitProp(a.token, "final", `true`)
-	if props := b.props[a.token]; len(props) != 1 {
+	a.SetProps(`{"final":true}`)
+	b.WaitProp(a.Token, "final", `true`)
+	if props := b.Props[a.Token]; len(props) != 1 {
 		t.Errorf("B sees properties of A from refused packets: %v", props)
 	}
 	// A NUL is a token, not nothing: unknown, so skipped silently.
-	a.send(`{"to":["\u0000",` + B + `],"type":"nul","data":13}`)
-	b.expectRelay(a.token, "nul", `13`)
-	a.barrier()
+	a.Send(`{"to":["\u0000",` + B + `],"type":"nul","data":13}`)
+	b.ExpectRelay(a.Token, "nul", `13`)
+	a.Barrier()
 }
 
 // A client's close with a registered code (1012 service restart, 1013 try
@@ -111,12 +105,12 @@ func TestE2ERulesClientCloseCodes(t *testing.T) {
 			name += " with reason"
 		}
 		t.Run(name, func(t *testing.T) {
-			r := dialRaw(t, srv.Addr())
-			r.upgrade()
-			watcher.waitFor("the raw client is announced", func() bool { return watcher.known[r.token] })
-			r.mustWrite(closeFrame(tc.code, tc.reason))
-			r.expectClose(tc.answer)
-			watcher.waitFor("the raw client's close is announced", func() bool { return !watcher.known[r.token] })
+			r := wstest.DialRaw(t, srv.Addr())
+			r.Upgrade()
+			watcher.WaitFor("the raw client is announced", func() bool { return watcher.Known[r.Token] })
+			r.MustWrite(wstest.CloseFrame(tc.code, tc.reason))
+			r.ExpectClose(tc.answer)
+			watcher.WaitFor("the raw client's close is announced", func() bool { return !watcher.Known[r.Token] })
 		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -153,7 +154,7 @@ func (c *liteClient) applyFlat(tt *tokenTable, data []byte, welcome bool) (ok, d
 			return false, false
 		}
 		tok := obj[ki+len(tokenKey):]
-		if len(tok) < 33 || tok[32] != '"' || !isToken(string(tok[:32])) {
+		if len(tok) < 33 || tok[32] != '"' || !wstest.IsToken(string(tok[:32])) {
 			return false, false
 		}
 		ents = append(ents, ent{typ[:q], tok[:32]})
@@ -213,7 +214,7 @@ func (c *liteClient) applyGeneral(tt *tokenTable, data []byte, welcome bool) boo
 			case "token":
 				tok = v
 			}
-		}) || len(typ) < 2 || len(tok) != 34 || !isToken(string(tok[1:33])) {
+		}) || len(typ) < 2 || len(tok) != 34 || !wstest.IsToken(string(tok[1:33])) {
 			return false
 		}
 		typ, tok = typ[1:len(typ)-1], tok[1:33]
@@ -368,14 +369,11 @@ func TestE2EScale2000Clients(t *testing.T) {
 				if i >= scaleClients || dialErr.Load() != nil {
 					return
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				conn, _, err := websocket.Dial(ctx, srv.url("/"), nil)
-				cancel()
+				conn, _, err := wstest.DialConn(srv.url("/"), wstest.WithTimeout(time.Minute))
 				if err != nil {
 					dialErr.CompareAndSwap(nil, fmt.Sprintf("client %d: %v", i, err))
 					return
 				}
-				conn.SetReadLimit(64 << 20)
 				c := &liteClient{conn: conn, done: make(chan struct{})}
 				clients[i] = c
 				go c.readLoop(tt)
@@ -445,7 +443,7 @@ func TestE2EScale2000Clients(t *testing.T) {
 
 	// One "*" packet reaches every client exactly once: a second one follows
 	// it, and each client must hold exactly [1, 2] when both arrived.
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wstest.Wait)
 	defer cancel()
 	for _, d := range []string{"1", "2"} {
 		if err := clients[0].conn.Write(ctx, websocket.MessageText, []byte(`{"to":"*","type":"all","data":`+d+`}`)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"hangoutd/codec"
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -169,20 +169,21 @@ func benchFanout(b *testing.B, receivers int) {
 		b.Fatalf("child: %q; server: %+v", lines.Text(), srv.Stats())
 	}
 
-	sender := benchDial(b, srv.Addr())
-	defer sender.Close()
-	go io.Copy(io.Discard, sender) // its own echoes and changes
+	sender := wstest.DialRaw(b, srv.Addr())
+	sender.Upgrade()
+	sender.Discard()          // its own echoes and changes
+	defer sender.Conn.Close() // before the shutdown, which waits a moment for clients to hang up
 
 	pkt := codec.AppendMaskedFrame(nil, ws.OpText, []byte(`{"to":"*","type":"bench","data":{"n":1}}`), [4]byte{1, 2, 3, 4})
 	const batch = 64
 	burst := bytes.Repeat(pkt, batch)
 	send := func(k int) {
 		for k >= batch {
-			sender.Write(burst)
+			sender.Conn.Write(burst)
 			k -= batch
 		}
 		if k > 0 {
-			sender.Write(burst[:k*len(pkt)])
+			sender.Conn.Write(burst[:k*len(pkt)])
 		}
 	}
 	await := func(k int) {
@@ -200,29 +201,4 @@ func benchFanout(b *testing.B, receivers int) {
 	await(b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)*float64(receivers)/b.Elapsed().Seconds(), "deliveries/s")
-}
-
-func benchDial(tb testing.TB, addr string) net.Conn {
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	key := codec.NewClientKey()
-	nc.Write(codec.AppendClientRequest(nil, addr, "/", key))
-	buf := make([]byte, 0, 4096)
-	for {
-		chunk := make([]byte, 4096)
-		k, err := nc.Read(chunk)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		buf = append(buf, chunk[:k]...)
-		n, err := codec.ParseClientResponse(buf, key)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if n > 0 {
-			return nc
-		}
-	}
 }
