@@ -1,0 +1,51 @@
+package admin
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// /healthz answers while the server lives, /readyz only while it takes
+// new clients; /metrics and /debug/pprof/ are served beside them.
+func TestHandlerPaths(t *testing.T) {
+	srv := &fakeServer{}
+	ts := httptest.NewServer(Handler(srv, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		draining bool
+		path     string
+		status   int
+		want     string
+	}{
+		{false, "/healthz", 200, "ok\n"},
+		{false, "/readyz", 200, "ready\n"},
+		{false, "/metrics", 200, "hangoutd_draining 0\n"},
+		{false, "/metrics", 200, "go_goroutines "},
+		{false, "/metrics", 200, "process_open_fds "},
+		{false, "/debug/pprof/", 200, "goroutine"},
+		{false, "/nothing", 404, ""},
+		{true, "/healthz", 200, "ok\n"},
+		{true, "/readyz", 503, "draining\n"},
+		{true, "/metrics", 200, "hangoutd_draining 1\n"},
+	} {
+		srv.draining = tc.draining
+		code, body := get(tc.path)
+		if code != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("draining %v, GET %s: %d %.200q; want %d with %q", tc.draining, tc.path, code, body, tc.status, tc.want)
+		}
+	}
+}
