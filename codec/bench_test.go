@@ -30,16 +30,6 @@ func relayPackets() map[string]string {
 	}
 }
 
-// relayLen is the payload length AppendRelay produces, so the frame header
-// can go first (as package loop does).
-func relayLen(from string, p *Packet) int {
-	n := len(`{"from":"","type":,"data":}`) + len(from) + len(p.Type)
-	if p.Data == nil {
-		return n + len("null")
-	}
-	return n + len(p.Data)
-}
-
 func BenchmarkReaderNext(b *testing.B) {
 	for _, size := range []int{100, 4096} {
 		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) {
@@ -116,7 +106,7 @@ func decodeRelayEncode(tb testing.TB, r *Reader, p *Packet, in, frame, out []byt
 	if perr := ParsePacket(ev.Payload, p); perr != nil {
 		tb.Fatal(perr)
 	}
-	out = AppendFrameHeader(out[:0], ws.OpText, relayLen(benchToken, p))
+	out = AppendFrameHeader(out[:0], ws.OpText, RelayLen(benchToken, p.Type, p.Data))
 	return AppendRelay(out, benchToken, p.Type, p.Data)
 }
 

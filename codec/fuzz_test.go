@@ -107,7 +107,8 @@ func TestSmallStream(t *testing.T) {
 	}
 }
 
-// FuzzValidJSON holds the scanner to encoding/json.Valid on every input.
+// FuzzValidJSON holds the scanner to encoding/json.Valid on every input,
+// and compaction to encoding/json.Compact on every valid one.
 //
 // goccy/go-json's Valid is not a usable oracle: it accepts much that is not
 // JSON, and it refuses valid JSON whose numbers overflow a float64 ("1e700"),
@@ -126,12 +127,15 @@ func FuzzValidJSON(f *testing.F) {
 			t.Fatalf("validJSON(%q) = %v, encoding/json.Valid = %v", b, got, want)
 		}
 		// The member walker ParsePacket uses validates the same way.
-		f := newFields(b)
-		for f.next() {
+		m := NewMembers(b)
+		for m.Next() {
 		}
 		trimmed := bytes.TrimLeft(b, " \t\r\n")
-		if isObject := want && trimmed[0] == '{'; f.bad == isObject {
-			t.Fatalf("fields over %q: bad %v, encoding/json says object %v", b, f.bad, isObject)
+		if isObject := want && trimmed[0] == '{'; m.Valid() != isObject {
+			t.Fatalf("members of %q: valid %v, encoding/json says object %v", b, m.Valid(), isObject)
+		}
+		if want {
+			checkCompact(t, b) // compaction skips strings with the same scanner
 		}
 		if got && utf8.Valid(b) && !gojson.Valid(b) {
 			var v any

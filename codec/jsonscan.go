@@ -207,84 +207,111 @@ func skipNumber(b []byte, i int) int {
 	return i
 }
 
-// fields walks the members of a message that must be exactly one JSON
-// object, validating as it goes, so a packet is scanned once: next returns
-// false at the end, with bad set if the message turned out not to be one
-// valid object (the caller then drops whatever it collected). Every member
-// is visited, duplicates included, so a caller keeping the last value agrees
-// with encoding/json.
-type fields struct {
-	msg        []byte
-	i          int
-	key, value []byte // key unescaped; value raw, valid JSON
-	bad        bool
-	state      uint8 // fieldsFirst, fieldsMore, fieldsEnd
+// Members walks the members of one JSON object, validating as it goes, so
+// a message is scanned once: Next returns false at the end, and Valid then
+// says whether the input was one valid object (if not, the caller drops
+// whatever it collected). Every member is visited, duplicates included, so
+// a caller keeping the last value agrees with encoding/json.
+type Members struct {
+	Name  []byte // the member's name as sent: a JSON string, quotes and escapes included
+	Value []byte // the member's value, raw valid JSON
+
+	msg     []byte
+	i       int
+	depth   int  // containers around the members' values
+	nested  bool // the object is a value inside msg: stop at its closing brace
+	escaped bool // Name holds escapes
+	bad     bool
+	state   uint8 // membersFirst, membersMore, membersEnd
 }
 
 const (
-	fieldsFirst = iota // just after '{': a key or '}'
-	fieldsMore         // just after ',': a key
-	fieldsEnd          // just after the closing '}': only space may follow
+	membersFirst = iota // just after '{': a name or '}'
+	membersMore         // just after ',': a name
+	membersEnd          // just after the closing '}'
 )
 
-func newFields(msg []byte) fields {
+// NewMembers walks msg, which must be exactly one JSON object with optional
+// surrounding space.
+func NewMembers(msg []byte) Members {
 	i := skipSpace(msg, 0)
 	if i >= len(msg) || msg[i] != '{' {
-		return fields{msg: msg, bad: true, state: fieldsEnd}
+		return Members{msg: msg, bad: true, state: membersEnd}
 	}
-	return fields{msg: msg, i: i + 1}
+	return Members{msg: msg, i: i + 1, depth: 1}
 }
 
-func (f *fields) next() bool {
-	if f.bad {
+// membersAt walks the object that starts at msg[i], a value inside depth-1
+// containers; once Next returns false with Valid, m.i is just past it.
+func membersAt(msg []byte, i, depth int) Members {
+	return Members{msg: msg, i: i + 1, depth: depth, nested: true}
+}
+
+// Valid reports, once Next has returned false, whether the object was
+// valid JSON (and, from NewMembers, all of msg).
+func (m *Members) Valid() bool { return !m.bad }
+
+// NameIs reports whether the member's name, unescaped, is s.
+func (m *Members) NameIs(s string) bool { return stringIs(m.Name, s) }
+
+// decodedName is the member's name unescaped; it allocates only when the
+// name holds escapes.
+func (m *Members) decodedName() []byte {
+	if m.escaped {
+		return unescape(m.Name)
+	}
+	return m.Name[1 : len(m.Name)-1]
+}
+
+// Next moves to the next member: false at the end of the object, or at the
+// first byte that breaks it.
+func (m *Members) Next() bool {
+	if m.bad {
 		return false
 	}
-	msg := f.msg
-	i := skipSpace(msg, f.i)
-	if f.state == fieldsEnd {
-		f.bad = i != len(msg)
+	msg := m.msg
+	i := skipSpace(msg, m.i)
+	if m.state == membersEnd {
+		m.bad = !m.nested && i != len(msg)
 		return false
 	}
-	if f.state == fieldsFirst && i < len(msg) && msg[i] == '}' {
-		f.i, f.state = i+1, fieldsEnd
-		return f.next()
+	if m.state == membersFirst && i < len(msg) && msg[i] == '}' {
+		m.i, m.state = i+1, membersEnd
+		return m.Next()
 	}
 	if i >= len(msg) || msg[i] != '"' {
-		f.bad = true
+		m.bad = true
 		return false
 	}
-	keyEnd, escaped := skipString(msg, i)
-	if keyEnd < 0 {
-		f.bad = true
+	nameEnd, escaped := skipString(msg, i)
+	if nameEnd < 0 {
+		m.bad = true
 		return false
 	}
-	f.key = msg[i+1 : keyEnd-1]
-	if escaped {
-		f.key = unescape(msg[i:keyEnd])
-	}
-	i = skipSpace(msg, keyEnd)
+	m.Name, m.escaped = msg[i:nameEnd], escaped
+	i = skipSpace(msg, nameEnd)
 	if i >= len(msg) || msg[i] != ':' {
-		f.bad = true
+		m.bad = true
 		return false
 	}
 	i = skipSpace(msg, i+1)
-	end := skipValueDepth(msg, i, 1) // depth 1: inside the outer object
+	end := skipValueDepth(msg, i, m.depth)
 	if end < 0 {
-		f.bad = true
+		m.bad = true
 		return false
 	}
-	f.value = msg[i:end]
+	m.Value = msg[i:end]
 	i = skipSpace(msg, end)
 	switch {
 	case i < len(msg) && msg[i] == ',':
-		f.state = fieldsMore
+		m.state = membersMore
 	case i < len(msg) && msg[i] == '}':
-		f.state = fieldsEnd
+		m.state = membersEnd
 	default:
-		f.bad = true
+		m.bad = true
 		return false
 	}
-	f.i = i + 1
+	m.i = i + 1
 	return true
 }
 

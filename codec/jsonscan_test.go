@@ -45,9 +45,9 @@ func TestValidJSONDepth(t *testing.T) {
 	}
 }
 
-// TestFieldsWalk checks the validating member walker on the same cases and
+// TestMembersWalk checks the validating member walker on the same cases and
 // on the depth limit.
-func TestFieldsWalk(t *testing.T) {
+func TestMembersWalk(t *testing.T) {
 	cases := append([]string{
 		`{"a":1,"b":[2],"a":{"c":"d"}}`, `{"a":1}x`, `{"a":1,}`, `{"a" 1}`, `{"a":}`, `{"a":1 "b":2}`,
 		`{"\u0061":1}`, `{"a":1}}`, ` {} `, `{}{}`, `{"a":[}`, `{"a":"\x"}`,
@@ -55,14 +55,14 @@ func TestFieldsWalk(t *testing.T) {
 		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
 	}, jsonCases...)
 	for _, s := range cases {
-		f := newFields([]byte(s))
+		m := NewMembers([]byte(s))
 		var keys []string
-		for f.next() {
-			keys = append(keys, string(f.key)+"="+string(f.value))
+		for m.Next() {
+			keys = append(keys, string(m.decodedName())+"="+string(m.Value))
 		}
 		isObject := json.Valid([]byte(s)) && strings.TrimLeft(s, " \t\r\n")[0] == '{'
-		if f.bad == isObject {
-			t.Errorf("fields over %.60q: bad %v, encoding/json says object %v", s, f.bad, isObject)
+		if m.Valid() != isObject {
+			t.Errorf("members of %.60q: valid %v, encoding/json says object %v", s, m.Valid(), isObject)
 		}
 		if s == `{"a":1,"b":[2],"a":{"c":"d"}}` && strings.Join(keys, " ") != `a=1 b=[2] a={"c":"d"}` {
 			t.Errorf("members %q", keys)

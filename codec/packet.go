@@ -2,27 +2,8 @@ package codec
 
 import (
 	"bytes"
-	"unicode/utf8"
-
 	"encoding/json"
 )
-
-// Error codes of Protocol V2 error packets.
-const (
-	CodeBadJSON         = "bad_json"
-	CodeBadPacket       = "bad_packet"
-	CodeReservedType    = "reserved_type"
-	CodeUnknownType     = "unknown_type"
-	CodeBadProperties   = "bad_properties"
-	CodePropertiesLimit = "properties_limit"
-	CodeRateLimited     = "rate_limited"
-)
-
-// PacketError is why a client packet was refused; the sender gets it as an
-// error packet and the connection stays open.
-type PacketError struct{ Code, Message string }
-
-func (e *PacketError) Error() string { return e.Code + ": " + e.Message }
 
 // Refusals are values, so refusing a packet never allocates.
 var (
@@ -49,7 +30,7 @@ type Packet struct {
 }
 
 // IsChanges reports whether the packet's type is "changes".
-func (p *Packet) IsChanges() bool { return typeIs(p.Type, "changes") }
+func (p *Packet) IsChanges() bool { return stringIs(p.Type, "changes") }
 
 // ParsePacket parses msg into p, reusing p's Targets storage, and applies
 // every rule of the contract that concerns the packet alone. A nil result
@@ -57,18 +38,18 @@ func (p *Packet) IsChanges() bool { return typeIs(p.Type, "changes") }
 func ParsePacket(msg []byte, p *Packet) *PacketError {
 	p.Type, p.Data, p.ToServer, p.ToAll, p.Targets = nil, nil, false, false, p.Targets[:0]
 	var to []byte
-	f := newFields(msg)
-	for f.next() {
-		switch string(f.key) {
+	m := NewMembers(msg)
+	for m.Next() {
+		switch string(m.decodedName()) {
 		case "to":
-			to = f.value
+			to = m.Value
 		case "type":
-			p.Type = f.value
+			p.Type = m.Value
 		case "data":
-			p.Data = f.value
+			p.Data = m.Value
 		}
 	}
-	if f.bad {
+	if !m.Valid() {
 		p.Type, p.Data = nil, nil
 		return errNotObject
 	}
@@ -83,9 +64,9 @@ func ParsePacket(msg []byte, p *Packet) *PacketError {
 		return errNoType
 	case p.Type[0] != '"' || len(p.Type) == 2:
 		return errTypeType
-	case p.ToServer && !typeIs(p.Type, "changes"):
+	case p.ToServer && !stringIs(p.Type, "changes"):
 		return errUnknownType
-	case !p.ToServer && (typeIs(p.Type, "changes") || typeIs(p.Type, "error")):
+	case !p.ToServer && (stringIs(p.Type, "changes") || stringIs(p.Type, "error")):
 		return errReserved
 	}
 	return nil
@@ -151,8 +132,8 @@ func (p *Packet) addTarget(quoted []byte) *PacketError {
 	return nil
 }
 
-// typeIs compares a raw JSON string with a plain value.
-func typeIs(raw []byte, s string) bool {
+// stringIs reports whether a raw JSON string, quotes included, says s.
+func stringIs(raw []byte, s string) bool {
 	if len(raw) == len(s)+2 && string(raw[1:len(raw)-1]) == s {
 		return true
 	}
@@ -184,18 +165,18 @@ type ServerPacket struct{ From, Type, Data []byte }
 // ParseServerPacket parses a server packet without allocating.
 func ParseServerPacket(msg []byte, p *ServerPacket) error {
 	*p = ServerPacket{}
-	f := newFields(msg)
-	for f.next() {
-		switch string(f.key) {
+	m := NewMembers(msg)
+	for m.Next() {
+		switch string(m.decodedName()) {
 		case "from":
-			p.From = unquoted(f.value)
+			p.From = unquoted(m.Value)
 		case "type":
-			p.Type = unquoted(f.value)
+			p.Type = unquoted(m.Value)
 		case "data":
-			p.Data = f.value
+			p.Data = m.Value
 		}
 	}
-	if f.bad {
+	if !m.Valid() {
 		*p = ServerPacket{}
 		return errNotObject
 	}
@@ -209,60 +190,4 @@ func unquoted(v []byte) []byte {
 		return nil
 	}
 	return v[1 : len(v)-1]
-}
-
-// AppendRelay appends {"from":FROM,"type":TYPE,"data":DATA}: typ and data
-// are raw JSON copied byte for byte; nil data becomes null.
-func AppendRelay(dst []byte, from string, typ, data []byte) []byte {
-	dst = append(dst, `{"from":"`...)
-	dst = append(dst, from...)
-	dst = append(dst, `","type":`...)
-	dst = append(dst, typ...)
-	dst = append(dst, `,"data":`...)
-	if data == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, data...)
-	}
-	return append(dst, '}')
-}
-
-// AppendError appends a server error packet.
-func AppendError(dst []byte, code, message string) []byte {
-	dst = append(dst, `{"from":"server","type":"error","data":{"code":`...)
-	dst = AppendString(dst, code)
-	dst = append(dst, `,"message":`...)
-	dst = AppendString(dst, message)
-	return append(dst, "}}"...)
-}
-
-// AppendString appends s as a JSON string. Bytes that are not UTF-8 become
-// \ufffd, as with encoding/json: the result goes out in a text frame, and a
-// peer fails the whole connection on one invalid byte.
-func AppendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, `\ufffd`...)
-			} else {
-				dst = append(dst, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			dst = append(dst, c)
-		}
-		i++
-	}
-	return append(dst, '"')
 }

@@ -237,6 +237,9 @@ func TestAppendRelay(t *testing.T) {
 		if string(out[:4]) != "keep" {
 			t.Fatal("prefix lost")
 		}
+		if n := RelayLen("0123456789abcdef0123456789abcdef", []byte(`"chat"`), []byte(d)); n != len(out)-4 {
+			t.Fatalf("%s: RelayLen %d, AppendRelay wrote %d", out[4:], n, len(out)-4)
+		}
 		var v relayView
 		if err := json.Unmarshal(out[4:], &v); err != nil {
 			t.Fatalf("%s: %v", out[4:], err)
@@ -247,7 +250,7 @@ func TestAppendRelay(t *testing.T) {
 	}
 	// Absent data becomes null; an escaped type is passed through as sent.
 	out := AppendRelay(nil, "tok", []byte(`"\u0063hat"`), nil)
-	if string(out) != `{"from":"tok","type":"\u0063hat","data":null}` {
+	if string(out) != `{"from":"tok","type":"\u0063hat","data":null}` || RelayLen("tok", []byte(`"\u0063hat"`), nil) != len(out) {
 		t.Fatalf("%s", out)
 	}
 	// Through the parser: what a client sends is what the receiver gets.

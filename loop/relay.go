@@ -11,7 +11,7 @@ import (
 // loop for the rest. Nothing here locks or allocates per receiver.
 func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 	f := newFrame()
-	f.b = codec.AppendFrameHeader(f.b, ws.OpText, relayLen(from.token, p))
+	f.b = codec.AppendFrameHeader(f.b, ws.OpText, codec.RelayLen(from.token, p.Type, p.Data))
 	f.b = codec.AppendRelay(f.b, from.token, p.Type, p.Data)
 	if p.ToAll {
 		l.srv.broadcast(f, l)
@@ -93,14 +93,4 @@ func containsConn(cs []*conn, c *conn) bool {
 		}
 	}
 	return false
-}
-
-// relayLen is the length of the packet AppendRelay will produce, so the
-// frame header can be written before it, with no second copy.
-func relayLen(from string, p *codec.Packet) int {
-	n := len(`{"from":"","type":,"data":}`) + len(from) + len(p.Type)
-	if p.Data == nil {
-		return n + len("null")
-	}
-	return n + len(p.Data)
 }
