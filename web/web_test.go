@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 	"hangoutd/web"
 )
@@ -83,7 +84,7 @@ func TestDemoInChromium(t *testing.T) {
 	laptop.do("chat", chromedp.SendKeys(chromedp.ID("text"), hello+"\n"))
 	until[bool](laptop, "own chat", jsMessage, "chat", ta, hello)
 	until[bool](phone, "laptop's chat", jsMessage, "chat", ta, hello)
-	obs.until("laptop's chat", func(p packet) bool { return p.From == ta && chatText(p, "chat") == hello }, nil)
+	obs.until("laptop's chat", func(p *wstest.Packet) bool { return p.From == ta && chatText(p, "chat") == hello }, nil)
 	const reply = "hi from the phone"
 	phone.do("chat", chromedp.SendKeys(chromedp.ID("text"), reply+"\n"))
 	until[bool](laptop, "phone's chat", jsMessage, "chat", tb, reply)
@@ -115,8 +116,8 @@ func TestDemoInChromium(t *testing.T) {
 	until[bool](phone, "chat after the whisper", jsMessage, "chat", ta, after)
 	until[bool](laptop, "own chat after the whisper", jsMessage, "chat", ta, after)
 	obs.until("chat after the whisper",
-		func(p packet) bool { return p.From == ta && chatText(p, "chat") == after },
-		func(p packet) string {
+		func(p *wstest.Packet) bool { return p.From == ta && chatText(p, "chat") == after },
+		func(p *wstest.Packet) string {
 			if p.Type == "whisper" {
 				return "the observer got a whisper meant for the phone"
 			}
@@ -160,8 +161,8 @@ func TestDemoInChromium(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("text"), last),
 		chromedp.SendKeys(chromedp.ID("text"), "\n"))
 	obs.until("the last chat",
-		func(p packet) bool { return p.From == ta && chatText(p, "chat") == last },
-		func(p packet) string {
+		func(p *wstest.Packet) bool { return p.From == ta && chatText(p, "chat") == last },
+		func(p *wstest.Packet) string {
 			if p.From == ta && (p.Type != "chat" || chatText(p, "chat") == orphan) {
 				return "the refused whisper went out"
 			}
