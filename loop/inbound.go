@@ -1,13 +1,10 @@
 package loop
 
 import (
-	"errors"
-
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"hangoutd/codec"
-	"hangoutd/state"
 )
 
 // OnTraffic runs on the conn's loop with whatever bytes have arrived: a
@@ -98,13 +95,8 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 		return
 	}
 	if p.ToServer {
-		if err := l.srv.presence.SetProperties(c.token, p.Data); err != nil {
-			code, text := codec.CodeBadProperties, err.Error()
-			var se *state.Error
-			if errors.As(err, &se) {
-				code, text = se.Code, se.Message
-			}
-			l.refuse(c, code, text)
+		if perr := l.srv.presence.SetProperties(c.token, p.Data); perr != nil {
+			l.refuse(c, perr.Code, perr.Message)
 			return
 		}
 		l.stats.PacketsChanges.Add(1) // applied; a refused one counts as invalid

@@ -310,14 +310,14 @@ func (s *Server) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	f := newFrame()
-	body := s.presence.Flush(s.flushBuf[:0])
+	body, entries := s.presence.Flush(s.flushBuf[:0])
 	s.flushBuf = body[:0]
 	if len(body) == 0 {
 		f.release()
 		return
 	}
 	s.flushes.Add(1)
-	s.flushEntry.Add(uint64(countEntries(body)))
+	s.flushEntry.Add(uint64(entries))
 	f.b = codec.AppendFrameHeader(f.b, ws.OpText, len(body))
 	f.b = append(f.b, body...)
 	s.broadcast(f, nil)

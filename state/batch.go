@@ -3,6 +3,8 @@ package state
 import (
 	"slices"
 	"time"
+
+	"hangoutd/codec"
 )
 
 // change is what happened to one token since the last Flush.
@@ -37,8 +39,9 @@ func (p *Presence) record(u *user) *change {
 }
 
 // Flush appends to dst the changes packet holding what changed since the
-// last Flush, and empties the batch. If nothing changed dst comes back as it
-// was. Per token, in the order tokens first appeared in the batch: joined
+// last Flush, and empties the batch; entries is how many the packet holds,
+// so the server can count them without reading the packet again. If nothing
+// changed dst comes back as it was, with 0. Per token, in the order tokens first appeared in the batch: joined
 // and still here: open, then all its properties if it set any; left: close
 // (also when it joined in this batch); otherwise one properties entry with
 // the changed keys' newest values, null for a deleted key.
@@ -53,34 +56,40 @@ func (p *Presence) record(u *user) *change {
 // 64+N/4 users changed: that bounds both the welcome's work (the users
 // changed since the snapshot) and the rebuilds' (an O(N) copy at most every
 // SnapshotEvery, or after Ω(N) changes), even when Flush follows every change.
-func (p *Presence) Flush(dst []byte) []byte {
+func (p *Presence) Flush(dst []byte) (batch []byte, entries int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.batch) > 0 {
-		dst = p.appendBatch(dst)
+		dst, entries = p.appendBatch(dst)
 	}
 	if len(p.dirty) > 0 && (len(p.dirty) > 64+len(p.users)/4 || time.Since(p.snapAt) >= p.SnapshotEvery) {
 		p.rebuild()
 	}
-	return dst
+	return dst, entries
 }
 
-// appendBatch writes the pending changes as one packet and recycles them.
-// Every change yields at least one entry: a change is only recorded for a
-// join, a leave, or a key that really changed.
-func (p *Presence) appendBatch(dst []byte) []byte {
-	dst = append(dst, changesHeader...)
+// appendBatch writes the pending changes as one packet, returns it with its
+// number of entries, and recycles the changes. Every change yields at least
+// one entry: a change is only recorded for a join, a leave, or a key that
+// really changed.
+func (p *Presence) appendBatch(dst []byte) ([]byte, int) {
+	dst = codec.AppendChangesHead(dst)
+	entries := 0
 	for i, ch := range p.batch {
 		switch {
 		case ch.left:
-			dst = appendClose(dst, ch.token)
+			dst = codec.AppendCloseEntry(dst, ch.token)
+			entries++
 		case ch.joined:
 			dst = append(dst, p.openOf(ch.u)...)
+			entries++
 			if len(ch.keys) > 0 {
 				dst = p.appendDelta(dst, ch)
+				entries++
 			}
 		default:
 			dst = p.appendDelta(dst, ch)
+			entries++
 		}
 		if ch.u != nil {
 			ch.u.ch = nil
@@ -91,8 +100,7 @@ func (p *Presence) appendBatch(dst []byte) []byte {
 		p.batch[i] = nil
 	}
 	p.batch = p.batch[:0]
-	dst[len(dst)-1] = ']'
-	return append(dst, '}')
+	return codec.EndChanges(dst), entries
 }
 
 // appendDelta writes one properties entry with ch's changed keys, in key
@@ -103,18 +111,11 @@ func (p *Presence) appendDelta(dst []byte, ch *change) []byte {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	dst = appendPropsHead(dst, ch.token)
+	dst = codec.AppendPropertiesHead(dst, ch.token)
 	for _, k := range keys {
-		dst = append(dst, ch.keys[k]...)
-		dst = append(dst, ':')
-		if pr, ok := ch.u.props[k]; ok {
-			dst = append(dst, pr.val...)
-		} else {
-			dst = append(dst, "null"...)
-		}
-		dst = append(dst, ',')
+		dst = codec.AppendProperty(dst, ch.keys[k], ch.u.props[k].val) // nil, so null, once deleted
 	}
 	clear(keys)
 	p.keys = keys[:0]
-	return closeObject(dst)
+	return codec.EndProperties(dst)
 }

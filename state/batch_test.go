@@ -53,12 +53,12 @@ func TestWorkedExample(t *testing.T) {
 	if got := join(t, p, tokB); !reflect.DeepEqual(got, []entry{open(tokA), open(tokB), meta(tokB)}) {
 		t.Fatalf("welcome of B: %+v", got)
 	}
-	out := string(p.Flush(nil))
+	out := string(flushAll(t, p, func() {}))
 	if want := `{"from":"server","type":"changes","data":[{"type":"open","token":"` + tokB + `"}]}`; out != want {
 		t.Fatalf("flush after B joined:\n got %s\nwant %s", out, want)
 	}
 	set(t, p, tokB, `{"name":"bob"}`)
-	out = string(p.Flush(nil))
+	out = string(flushAll(t, p, func() {}))
 	if want := `{"from":"server","type":"changes","data":[{"type":"properties","token":"` + tokB + `","properties":{"name":"bob"}}]}`; out != want {
 		t.Fatalf("flush after B set its name:\n got %s\nwant %s", out, want)
 	}
@@ -167,8 +167,8 @@ func TestFlushNothingChanged(t *testing.T) {
 	p.Leave(tokC)                            // unknown token
 	wantFlush(t, p)
 	dst := []byte("keep")
-	if out := p.Flush(dst); len(out) != len(dst) || string(out) != "keep" {
-		t.Fatalf("Flush with nothing changed returned %q", out)
+	if out, n := p.Flush(dst); len(out) != len(dst) || string(out) != "keep" || n != 0 {
+		t.Fatalf("Flush with nothing changed returned %q, %d entries", out, n)
 	}
 }
 
@@ -202,5 +202,11 @@ func TestFlushEncodesKeys(t *testing.T) {
 
 func flushAll(t *testing.T, p *Presence, f func()) []byte {
 	f()
-	return p.Flush(nil)
+	out, n := p.Flush(nil)
+	if len(out) > 0 {
+		if got := len(decodeChanges(t, out)); got != n {
+			t.Fatalf("Flush says %d entries, the packet holds %d: %s", n, got, out)
+		}
+	}
+	return out
 }

@@ -78,7 +78,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 			}
 			segs, n = p.Join(fresh[i%len(fresh)], segs[:0])
 			if i%64 == 63 {
-				dst = p.Flush(dst[:0])
+				dst, _ = p.Flush(dst[:0])
 			}
 		}
 		b.ReportMetric(float64(n), "welcome-bytes")
@@ -126,7 +126,7 @@ func BenchmarkFlush(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				dst = p.Flush(dst[:0])
+				dst, _ = p.Flush(dst[:0])
 				size = len(dst)
 			}
 			b.ReportMetric(float64(size), "packet-bytes")

@@ -28,9 +28,12 @@ func TestPresenceConcurrent(t *testing.T) {
 				defer close(flusherDone)
 				var dst []byte
 				for !stop.Load() {
-					dst = p.Flush(dst[:0])
+					var n int
+					dst, n = p.Flush(dst[:0])
 					if len(dst) > 0 {
 						observer.apply(t, decodeChanges(t, dst))
+					} else if n != 0 {
+						t.Errorf("an empty flush with %d entries", n)
 					}
 				}
 			}()
@@ -84,7 +87,7 @@ func TestPresenceConcurrent(t *testing.T) {
 			wg.Wait()
 			stop.Store(true)
 			<-flusherDone
-			if out := p.Flush(nil); len(out) > 0 {
+			if out, _ := p.Flush(nil); len(out) > 0 {
 				observer.apply(t, decodeChanges(t, out))
 			}
 

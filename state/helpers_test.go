@@ -236,14 +236,21 @@ func checkWelcome(t testing.TB, es []entry, truth world, newTok string) {
 func flushEntries(t testing.TB, p *Presence) []entry {
 	t.Helper()
 	prefix := []byte("prefix")
-	out := p.Flush(prefix)
+	out, n := p.Flush(prefix)
 	if !bytes.Equal(out[:len(prefix)], []byte("prefix")) {
 		t.Fatalf("Flush changed the bytes already in dst")
 	}
 	if len(out) == len(prefix) {
+		if n != 0 {
+			t.Fatalf("Flush wrote nothing but says %d entries", n)
+		}
 		return nil
 	}
-	return decodeChanges(t, out[len(prefix):])
+	es := decodeChanges(t, out[len(prefix):])
+	if len(es) != n {
+		t.Fatalf("Flush says %d entries, the packet holds %d: %s", n, len(es), out[len(prefix):])
+	}
+	return es
 }
 
 // join joins tok, checks the welcome's shape, and returns its entries.

@@ -1,11 +1,5 @@
 package state
 
-// Error codes of the refusals SetProperties returns (Protocol V2 "Errors").
-const (
-	CodeBadProperties   = "bad_properties"
-	CodePropertiesLimit = "properties_limit"
-)
-
 // Limits bound one user's properties. A zero or negative field takes its
 // default.
 type Limits struct {
@@ -26,9 +20,3 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
-
-// Error is a refused properties change, with the protocol error code the
-// sender is told ("bad_properties" or "properties_limit").
-type Error struct{ Code, Message string }
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }

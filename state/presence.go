@@ -3,6 +3,8 @@ package state
 import (
 	"sync"
 	"time"
+
+	"hangoutd/codec"
 )
 
 // DefaultSnapshotEvery is the least time between two snapshot rebuilds that
@@ -55,7 +57,7 @@ type user struct {
 	gone  bool // left
 
 	props map[string]prop // nil while empty
-	size  int             // sum over props of len(enc)+1+len(val): the object's members without commas
+	size  int             // sum over props of codec.PropertyLen: the object's length without braces and commas
 
 	open []byte // `{"type":"open","token":T},` until the snapshot holds it (then nil: see openOf)
 	full []byte // `{"type":"properties","token":T,"properties":{...}},`, nil when props is empty; replaced, never written, on change
@@ -101,7 +103,8 @@ func NewPresence(l Limits) *Presence {
 // of them. token must be new (NewToken); a token already connected is not
 // registered twice, it only gets a welcome.
 func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
-	open, tail := openEntry(token), metaTail(token)
+	open := codec.AppendOpenEntry(make([]byte, 0, codec.OpenEntryLen(token)), token)
+	tail := codec.AppendWelcomeEnd(make([]byte, 0, codec.WelcomeEndLen(token)), token)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.byTok[token]; !ok {

@@ -3,12 +3,13 @@ package state
 import (
 	"bytes"
 	stdjson "encoding/json"
-	"errors"
 	"maps"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"hangoutd/codec"
 )
 
 // fuzzLimits are small enough that fuzzed changes meet every limit.
@@ -24,10 +25,10 @@ var fuzzBefore = map[string]string{"a": "1", "b": `"x"`, "é": "[true]"}
 // other bytes as U+FFFD, so two keys that differ only there would merge.
 func expectChange(t *testing.T, data []byte, lim Limits, before map[string]string) (code string, after, changed map[string]string) {
 	if !stdjson.Valid(data) {
-		return CodeBadProperties, nil, nil
+		return codec.CodeBadProperties, nil, nil
 	}
 	if bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
-		return CodeBadProperties, nil, nil
+		return codec.CodeBadProperties, nil, nil
 	}
 	set := map[string]string{} // last value wins, as in a map decode
 	d := stdjson.NewDecoder(bytes.NewReader(data))
@@ -43,7 +44,7 @@ func expectChange(t *testing.T, data []byte, lim Limits, before map[string]strin
 		key := tok.(string)
 		quoted := bytes.TrimLeft(data[start:d.InputOffset()], " \t\r\n,")
 		if !utf8.Valid(quoted) || key == "" || len(key) > lim.MaxKeyBytes {
-			code = CodeBadProperties
+			code = codec.CodeBadProperties
 		}
 		var v stdjson.RawMessage
 		if err := d.Decode(&v); err != nil {
@@ -67,7 +68,7 @@ func expectChange(t *testing.T, data []byte, lim Limits, before map[string]strin
 		}
 	}
 	if len(after) > lim.MaxKeys || objectBytes(after) > lim.MaxBytes {
-		return CodePropertiesLimit, nil, nil
+		return codec.CodePropertiesLimit, nil, nil
 	}
 	return "", after, changed
 }
@@ -190,7 +191,7 @@ func FuzzSetProperties(f *testing.F) {
 			_ = warm.SetProperties(tokA, bytes.Clone(data))
 			before = liveHeap()
 		}
-		err := func() error { // the message lives only in here
+		err := func() *codec.PacketError { // the message lives only in here
 			msg := bytes.Clone(data)
 			if code == "" {
 				if msg = spread(data, 64<<10); !stdjson.Valid(msg) {
@@ -210,8 +211,7 @@ func FuzzSetProperties(f *testing.F) {
 		}
 
 		if code != "" {
-			var e *Error
-			if !errors.As(err, &e) || e.Code != code {
+			if err == nil || err.Code != code {
 				t.Fatalf("SetProperties(%q) = %v, want a %s refusal", data, err, code)
 			}
 			after, changed = fuzzBefore, nil

@@ -4,7 +4,16 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"hangoutd/codec"
 )
+
+// welcomeHead starts every welcome. Its capacity equals its length, so a
+// caller appending to the segment cannot write past it.
+var welcomeHead = func() []byte {
+	b := codec.AppendChangesHead(nil)
+	return b[:len(b):len(b)]
+}()
 
 // span is a byte range [start,end) of the snapshot that a welcome leaves out.
 type span struct{ start, end int }
@@ -15,8 +24,8 @@ type span struct{ start, end int }
 // the snapshot, and tail (the metadata entry and "]}"). Work: O(d log d) for
 // d users changed since the snapshot; the snapshot itself is not copied.
 func (p *Presence) welcome(segs [][]byte, tail []byte) ([][]byte, int) {
-	n := len(welcomeHeader)
-	segs = append(segs, welcomeHeader)
+	n := len(welcomeHead)
+	segs = append(segs, welcomeHead)
 
 	skips := p.skips[:0]
 	for _, u := range p.dirty {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hangoutd/codec"
 )
 
 // The welcome and flush contract as a property: random sequences of joins,
@@ -179,7 +181,7 @@ func (m *model) setProps() {
 	wantCode := ""
 	change := map[string]string{}
 	if rng.Float64() < 0.03 {
-		data, wantCode = modelBad[rng.Intn(len(modelBad))], CodeBadProperties
+		data, wantCode = modelBad[rng.Intn(len(modelBad))], codec.CodeBadProperties
 	} else {
 		keys := slices.Clone(modelKeys)
 		if rng.Float64() < 0.03 {
@@ -197,7 +199,7 @@ func (m *model) setProps() {
 			fmt.Fprintf(&sb, "%s : %s", kj, v)
 			change[k] = compact(t, []byte(v))
 			if k == "" || len(k) > modelLimits.MaxKeyBytes {
-				wantCode = CodeBadProperties
+				wantCode = codec.CodeBadProperties
 			}
 		}
 		sb.WriteString("\t}")
@@ -212,12 +214,12 @@ func (m *model) setProps() {
 		}
 	}
 	if wantCode == "" && (len(after) > modelLimits.MaxKeys || objectBytes(after) > modelLimits.MaxBytes) {
-		wantCode = CodePropertiesLimit
+		wantCode = codec.CodePropertiesLimit
 	}
 
 	err := m.p.SetProperties(tok, []byte(data))
 	if wantCode != "" {
-		if e, ok := err.(*Error); !ok || e.Code != wantCode {
+		if err == nil || err.Code != wantCode {
 			t.Fatalf("SetProperties(%s) on %v = %v, want %s", data, m.truth[tok], err, wantCode)
 		}
 		m.refused++
