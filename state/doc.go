@@ -25,6 +25,10 @@
 //     again, a change builds a new one. So a caller may hold them after the
 //     lock is released, pass them to another goroutine, and write them later.
 //
+// Which entries are kept encoded, and when they are rebuilt, is this
+// package's business; how they are spelled is package codec's, which owns
+// every byte of the wire format.
+//
 // Why a snapshot: a welcome holds the whole state, and encoding N users on
 // every join is O(N) per join, O(N²) for a crowd arriving. Each user keeps
 // its open and properties entries encoded; the snapshot concatenates them
