@@ -1,5 +1,10 @@
 // Command hangoutd is a WebSocket presence-and-relay server speaking
 // Protocol V2 (docs/protocol.md), and its load generator (hangoutd bench).
+//
+// Ownership: run's goroutine owns the server's life (start, drain,
+// shutdown) and the process's settings. The heap guard and the memory
+// returner each own their state on a goroutine of their own, which stops
+// when run returns; the admin listener runs on net/http's (package admin).
 package main
 
 import (

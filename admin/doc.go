@@ -10,8 +10,9 @@
 //     and reaches the server only through Server's methods, which
 //     loop.Server makes safe from any goroutine.
 //   - Collect runs on the scraping goroutine, one per /metrics request, so
-//     scrapes may overlap: each reads the counters once (summed over loops
-//     when it asks) and keeps nothing; what the collector holds is built
-//     before it is registered and only read after.
+//     scrapes may overlap: each reads the counters once (Server.Stats sums
+//     them over loops then) and keeps nothing. The table of families and
+//     series is read from loop.Snapshot's tags when the package starts and
+//     only read after.
 //   - The http.Server that Serve returns is the caller's to shut down.
 package admin
