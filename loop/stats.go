@@ -104,8 +104,8 @@ func (s *Stats) countInvalid(code string) {
 }
 
 // countEntries counts the entries of a changes packet (the objects of its
-// data array) for FlushEntries: one pass over bytes that were just written,
-// once per flush, off the loops.
+// data array). The server no longer calls it (presence's Flush returns its
+// count); only a test of this package still does.
 func countEntries(packet []byte) int {
 	n, depth, inString, escaped := 0, 0, false, false
 	for _, b := range packet {
