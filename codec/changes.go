@@ -9,10 +9,12 @@ package codec
 
 const (
 	changesHead    = `{"from":"server","type":"changes","data":[`
-	openHead       = `{"type":"open","token":"`
-	closeHead      = `{"type":"close","token":"`
-	metadataHead   = `{"type":"metadata","token":"`
-	propertiesHead = `{"type":"properties","token":"`
+	entryType      = `{"type":"`
+	entryToken     = `","token":"`
+	openHead       = entryType + "open" + entryToken
+	closeHead      = entryType + "close" + entryToken
+	metadataHead   = entryType + "metadata" + entryToken
+	propertiesHead = entryType + "properties" + entryToken
 	propertiesMid  = `","properties":{`
 	entryEnd       = `"},`
 	welcomeEnd     = `"}]}`

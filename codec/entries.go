@@ -2,10 +2,10 @@ package codec
 
 // Entries walks the entries of a changes packet's data as a client reads
 // them, without building values: a welcome reaches a megabyte at 20,000
-// users and every client reads one. Open and close entries exactly as
-// AppendOpenEntry and AppendCloseEntry write them, most of a welcome, take
-// a prefix comparison and a scan of the token; any other entry goes through
-// the validating member walker.
+// users and every client reads one. Entries spelled exactly as the server
+// spells them (open, close and properties; all but one of a welcome) take
+// a prefix comparison, a scan of the token and, for properties, of the
+// object; any other entry goes through the validating member walker.
 type Entries struct {
 	Type, Token []byte // what is between the quotes, escapes as sent; nil when absent or not a string
 	Properties  []byte // the raw properties object; nil when absent
@@ -86,18 +86,26 @@ func (e *Entries) finish(i int) bool {
 	return false
 }
 
-// typeAt is where the type's value starts in an open or close entry.
-const typeAt = len(`{"type":"`)
+// Where the pieces of an entry spelled by the server are: the type's value
+// starts typeAt into it and ends typeEnd before the token; the properties
+// object starts propsAt after the token.
+const (
+	typeAt  = len(entryType)
+	typeEnd = len(entryToken)
+	propsAt = len(propertiesMid) - len("{")
+)
 
-// shortEntry reads the entry at data[i] if it is an open or close entry
-// spelled as the server spells them, and returns the offset past it; 0 for
-// anything else.
+// shortEntry reads the entry at data[i] if it is an open, close or
+// properties entry spelled as the server spells them, and returns the
+// offset past it; 0 for anything else.
 func (e *Entries) shortEntry(i int) int {
 	rest := e.data[i:]
 	var head string
 	switch {
 	case hasPrefix(rest, openHead):
 		head = openHead
+	case hasPrefix(rest, propertiesHead):
+		head = propertiesHead
 	case hasPrefix(rest, closeHead):
 		head = closeHead
 	default:
@@ -107,11 +115,27 @@ func (e *Entries) shortEntry(i int) int {
 	for j < len(rest) && plainStringByte[rest[j]] {
 		j++
 	}
-	if j == len(head) || j+1 >= len(rest) || rest[j] != '"' || rest[j+1] != '}' {
+	if j == len(head) || j+1 >= len(rest) || rest[j] != '"' {
 		return 0
 	}
-	e.Type, e.Token, e.Properties = rest[typeAt:len(head)-len(`","token":"`)], rest[len(head):j], nil
-	return i + j + 2
+	typ, token := rest[typeAt:len(head)-typeEnd], rest[len(head):j]
+	if head != propertiesHead {
+		if rest[j+1] != '}' {
+			return 0
+		}
+		e.Type, e.Token, e.Properties = typ, token, nil
+		return i + j + 2
+	}
+	k := j + propsAt
+	if !hasPrefix(rest[j:], propertiesMid) {
+		return 0
+	}
+	end := skipValueDepth(rest, k, 2) // in the array, in the entry
+	if end < 0 || end >= len(rest) || rest[end] != '}' {
+		return 0
+	}
+	e.Type, e.Token, e.Properties = typ, token, rest[k:end]
+	return i + end + 1
 }
 
 // entry reads the entry object at data[i] in full and returns the offset

@@ -16,6 +16,9 @@ var entriesSeeds = []string{
 	`{}`, `[1]`, `[{"type":"open"`, `[{"type":"open","token":"a"}`, `[{"type":"open","token":"a"}]x`,
 	`[{"type":"open","token":"a"},]`, `[{"type":"open","token":"a"}{"type":"open","token":"b"}]`,
 	`[{"type":"open","token":"a"` + "\x01" + `"}]`, ``,
+	`[{"type":"properties","token":"dd","properties":{"b":1},"x":2}]`,
+	`[{"type":"properties","token":"dd","properties":[1]},{"type":"properties","token":"dd","properties":{"b":1}]`,
+	`[{"type":"properties","token":"dd","properties":{"b":}}]`, `[{"type":"close","token":"dd","x":1}]`,
 }
 
 // entryView is an entry as the tests compare it.
