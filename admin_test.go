@@ -4,11 +4,10 @@ package main
 // binary built by TestMain (e2e_test.go), as an operator would run it.
 //
 // Ownership: each process belongs to the test that started it (e2eStart
-// kills it in cleanup); a client's reader goroutine owns its reads and
-// reports over channels.
+// kills it in cleanup); a tally's goroutine owns its client's reads and
+// hands what it counted over under a mutex, and after done.
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"hangoutd/internal/wstest"
 )
 
 var adminRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
@@ -86,7 +87,7 @@ func waitBody(t *testing.T, url, want string) {
 func TestAdminBinaryEndpoints(t *testing.T) {
 	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	admin := adminURL(t, p)
-	e2eMustDial(t, p.addr)
+	wstest.Connect(t, e2eURL(p.addr), "A")
 	// The welcome is counted just after it is written: wait for the count.
 	waitBody(t, admin+"/metrics", `hangoutd_connections_accepted_total{outcome="upgraded"} 1`+"\n")
 	for _, tc := range []struct {
@@ -138,8 +139,8 @@ func TestAdminBinaryEnv(t *testing.T) {
 func TestAdminBinaryDrain(t *testing.T) {
 	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-drain-timeout", "4s")
 	admin := adminURL(t, p)
-	a := e2eMustDial(t, p.addr)
-	b := e2eMustDial(t, p.addr)
+	a := wstest.Connect(t, e2eURL(p.addr), "A")
+	b := wstest.Connect(t, e2eURL(p.addr), "B")
 	waitStatus(t, admin+"/readyz", 200)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -148,33 +149,19 @@ func TestAdminBinaryDrain(t *testing.T) {
 	if code, _ := httpGet(t, admin+"/healthz"); code != 200 {
 		t.Errorf("/healthz while draining: %d, want 200", code)
 	}
-	_, resp, err := e2eDial(t, p.addr)
+	_, resp, err := wstest.TryDial(t, e2eURL(p.addr), "late")
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("handshake while draining: want 503, got %v (%v)", resp, err)
 	}
 	// The clients already here are still served.
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	msg := fmt.Sprintf(`{"to":[%q],"type":"still-here","data":1}`, b.token)
-	if err := a.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-		t.Fatalf("write while draining: %v", err)
-	}
-	for {
-		_, data, err := b.conn.Read(ctx)
-		if err != nil {
-			t.Fatalf("reading the relay while draining: %v", err)
-		}
-		var pk struct{ From, Type string }
-		if json.Unmarshal(data, &pk) == nil && pk.Type == "still-here" && pk.From == a.token {
-			break
-		}
-	}
+	a.Send(fmt.Sprintf(`{"to":[%q],"type":"still-here","data":1}`, b.Token))
+	b.ExpectRelay(a.Token, "still-here", "1")
 	for _, w := range []string{"hangoutd_draining 1\n", `hangoutd_connections_accepted_total{outcome="draining"} 1` + "\n", "hangoutd_connections_open 2\n"} {
 		waitBody(t, admin+"/metrics", w)
 	}
-	for _, c := range []*e2eClient{a, b} {
-		if code := c.closeStatus(t); code != websocket.StatusGoingAway {
-			t.Errorf("client %s: close %v, want 1001", c.token[:8], code)
+	for _, c := range []*wstest.Client{a, b} {
+		if code := c.CloseStatus(); code != websocket.StatusGoingAway {
+			t.Errorf("client %s: close %v, want 1001", c.Name, code)
 		}
 	}
 	if code := p.waitExit(e2eWait); code != 0 {
@@ -190,7 +177,7 @@ func TestAdminBinaryDrain(t *testing.T) {
 func TestAdminBinarySecondSignal(t *testing.T) {
 	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-drain-timeout", "1h")
 	admin := adminURL(t, p)
-	e2eMustDial(t, p.addr)
+	wstest.Connect(t, e2eURL(p.addr), "A")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -296,44 +283,35 @@ func TestAdminBinaryTrustProxyLogsClient(t *testing.T) {
 }
 
 // tally reads a client's packets until its connection ends: the seq relays
-// it got, the properties entries it heard of, and the close code.
+// it got, the properties entries it heard of, and the close code. The
+// client is the tally's goroutine's until done is closed.
 type tally struct {
 	mu    sync.Mutex
 	seqs  []int
 	props map[string]bool
-	code  websocket.StatusCode
+	err   error // what ended it: the close, or a broken contract
 	done  chan struct{}
 }
 
-func startTally(c *e2eClient) *tally {
+func startTally(c *wstest.Client) *tally {
 	tl := &tally{props: map[string]bool{}, done: make(chan struct{})}
 	go func() {
 		defer close(tl.done)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*e2eWait)
-		defer cancel()
+		deadline := time.Now().Add(2 * e2eWait)
 		for {
-			_, data, err := c.conn.Read(ctx)
+			p, err := c.TryNext(time.Until(deadline))
 			if err != nil {
-				tl.code = websocket.CloseStatus(err)
+				tl.err = err
 				return
 			}
-			var p struct {
-				Type string
-				Data json.RawMessage
-			}
-			if json.Unmarshal(data, &p) != nil {
-				continue
-			}
 			tl.mu.Lock()
-			switch p.Type {
-			case "seq":
+			switch {
+			case p.Type == "seq":
 				var n int
 				json.Unmarshal(p.Data, &n)
 				tl.seqs = append(tl.seqs, n)
-			case "changes":
-				var es []struct{ Type, Token string }
-				json.Unmarshal(p.Data, &es)
-				for _, e := range es {
+			case p.IsChanges():
+				for _, e := range p.Changes {
 					if e.Type == "properties" {
 						tl.props[e.Token] = true
 					}
@@ -347,6 +325,9 @@ func startTally(c *e2eClient) *tally {
 
 func (tl *tally) count() int { tl.mu.Lock(); defer tl.mu.Unlock(); return len(tl.seqs) }
 
+// code is the close code that ended the connection (-1 for none).
+func (tl *tally) code() websocket.StatusCode { return websocket.CloseStatus(tl.err) }
+
 // On SIGTERM no client loses a packet the server had accepted: a relay the
 // sender saw echoed reached the other receiver too, and a property change
 // the server applied is announced before the 1001.
@@ -354,20 +335,18 @@ func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
 	for _, loops := range []string{"1", "2"} {
 		t.Run("loops="+loops, func(t *testing.T) {
 			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-loops", loops, "-flush-interval", "1h")
-			s := e2eMustDial(t, p.addr)
-			r := e2eMustDial(t, p.addr)
+			s := wstest.Connect(t, e2eURL(p.addr), "sender")
+			r := wstest.Connect(t, e2eURL(p.addr), "receiver")
 			st, rt := startTally(s), startTally(r)
-			ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-			defer cancel()
-			if err := s.conn.Write(ctx, websocket.MessageText, []byte(`{"to":"server","type":"changes","data":{"name":"s"}}`)); err != nil {
+			if err := s.Write(`{"to":"server","type":"changes","data":{"name":"s"}}`); err != nil {
 				t.Fatal(err)
 			}
 			sent := make(chan struct{})
 			go func() {
 				defer close(sent)
 				for i := 0; ; i++ {
-					msg := fmt.Sprintf(`{"to":[%q,%q],"type":"seq","data":%d}`, s.token, r.token, i)
-					if s.conn.Write(ctx, websocket.MessageText, []byte(msg)) != nil {
+					msg := fmt.Sprintf(`{"to":[%q,%q],"type":"seq","data":%d}`, s.Token, r.Token, i)
+					if s.Write(msg) != nil {
 						return
 					}
 				}
@@ -375,7 +354,7 @@ func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
 			for st.count() < 200 {
 				select {
 				case <-st.done:
-					t.Fatalf("sender's connection ended early: %v", st.code)
+					t.Fatalf("sender's connection ended early: %v", st.err)
 				default:
 				}
 				time.Sleep(time.Millisecond)
@@ -386,8 +365,8 @@ func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
 			<-st.done
 			<-rt.done
 			<-sent
-			if st.code != websocket.StatusGoingAway || rt.code != websocket.StatusGoingAway {
-				t.Errorf("close codes %v and %v, want 1001", st.code, rt.code)
+			if st.code() != websocket.StatusGoingAway || rt.code() != websocket.StatusGoingAway {
+				t.Errorf("close codes %v and %v, want 1001 (%v; %v)", st.code(), rt.code(), st.err, rt.err)
 			}
 			got := map[int]bool{}
 			for _, n := range rt.seqs {
@@ -402,7 +381,7 @@ func TestAdminBinaryShutdownLosesNothing(t *testing.T) {
 			if len(lost) > 0 {
 				t.Errorf("%d relays the sender saw accepted never reached the receiver: %s", len(lost), strings.Join(lost, " "))
 			}
-			if !rt.props[s.token] {
+			if !rt.props[s.Token] {
 				t.Errorf("the receiver never heard of the sender's properties (applied before SIGTERM)")
 			}
 			t.Logf("sender echoed %d, receiver got %d", len(st.seqs), len(rt.seqs))

@@ -7,12 +7,12 @@ package main
 // tested in-process in loop/e2e_*_test.go.
 //
 // Ownership: each e2eProc belongs to the test that started it; its stderr
-// is drained by one goroutine that only appends lines under a mutex.
+// is drained by one goroutine that only appends lines under a mutex. The
+// clients are internal/wstest's, which says who owns what of them.
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"hangoutd/internal/wstest"
 )
 
 // e2eBinary is the path of the binary built by TestMain.
@@ -180,69 +182,8 @@ func (p *e2eProc) waitExit(d time.Duration) int {
 	}
 }
 
-// e2eClient is a coder/websocket client that has read its welcome.
-type e2eClient struct {
-	conn  *websocket.Conn
-	token string
-}
-
-func e2eDial(t *testing.T, addr string) (*e2eClient, *http.Response, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws://"+addr+"/", nil)
-	if err != nil {
-		return nil, resp, err
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	conn.SetReadLimit(16 << 20)
-	_, msg, err := conn.Read(ctx)
-	if err != nil {
-		t.Fatalf("reading the welcome: %v", err)
-	}
-	var welcome struct {
-		From, Type string
-		Data       []struct{ Type, Token string }
-	}
-	if err := json.Unmarshal(msg, &welcome); err != nil || welcome.From != "server" || welcome.Type != "changes" {
-		t.Fatalf("first message is not a welcome: %s", msg)
-	}
-	c := &e2eClient{conn: conn}
-	for _, e := range welcome.Data {
-		if e.Type == "metadata" {
-			c.token = e.Token
-		}
-	}
-	if c.token == "" {
-		t.Fatalf("welcome without metadata: %s", msg)
-	}
-	return c, resp, nil
-}
-
-func e2eMustDial(t *testing.T, addr string) *e2eClient {
-	t.Helper()
-	c, resp, err := e2eDial(t, addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v (%v)", addr, err, resp)
-	}
-	return c
-}
-
-// closeStatus reads until the connection ends and returns the close code.
-func (c *e2eClient) closeStatus(t *testing.T) websocket.StatusCode {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	for {
-		_, _, err := c.conn.Read(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				t.Fatalf("connection still open after %v", e2eWait)
-			}
-			return websocket.CloseStatus(err)
-		}
-	}
-}
+// e2eURL is the WebSocket URL of a server listening on addr.
+func e2eURL(addr string) string { return "ws://" + addr + "/" }
 
 var e2eFlags = []string{
 	"addr", "loops", "flush-interval", "ping-interval", "idle-timeout", "handshake-timeout",
@@ -317,8 +258,8 @@ func TestE2EBinaryEnvAndFlags(t *testing.T) {
 		if !strings.HasPrefix(p.addr, "127.0.0.1:") {
 			t.Errorf("listening on %s, want 127.0.0.1:PORT from HANGOUTD_ADDR", p.addr)
 		}
-		e2eMustDial(t, p.addr)
-		if _, resp, err := e2eDial(t, p.addr); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		wstest.Connect(t, e2eURL(p.addr), "first")
+		if _, resp, err := wstest.TryDial(t, e2eURL(p.addr), "second"); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("second client with HANGOUTD_MAX_CONNS=1: want 503, got %v (%v)", resp, err)
 		}
 	})
@@ -328,20 +269,18 @@ func TestE2EBinaryEnvAndFlags(t *testing.T) {
 		if strings.HasSuffix(p.addr, ":1") {
 			t.Errorf("listening on %s: HANGOUTD_ADDR beat -addr", p.addr)
 		}
-		e2eMustDial(t, p.addr)
-		e2eMustDial(t, p.addr) // -max-conns=2 beats HANGOUTD_MAX_CONNS=1
-		if _, resp, err := e2eDial(t, p.addr); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		wstest.Connect(t, e2eURL(p.addr), "first")
+		wstest.Connect(t, e2eURL(p.addr), "second") // -max-conns=2 beats HANGOUTD_MAX_CONNS=1
+		if _, resp, err := wstest.TryDial(t, e2eURL(p.addr), "third"); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("third client with -max-conns=2: want 503, got %v (%v)", resp, err)
 		}
 	})
 	t.Run("env max-message", func(t *testing.T) {
 		p := e2eStart(t, e2eEnv("HANGOUTD_MAX_MESSAGE=1024"), "-addr", "127.0.0.1:0")
-		c := e2eMustDial(t, p.addr)
-		ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-		defer cancel()
+		c := wstest.Connect(t, e2eURL(p.addr), "big")
 		big := `{"to":"*","type":"x","data":"` + strings.Repeat("b", 2000) + `"}`
-		_ = c.conn.Write(ctx, websocket.MessageText, []byte(big))
-		if code := c.closeStatus(t); code != websocket.StatusMessageTooBig {
+		_ = c.Write(big) // the server may close before it has read it all
+		if code := c.CloseStatus(); code != websocket.StatusMessageTooBig {
 			t.Errorf("2 KB message with HANGOUTD_MAX_MESSAGE=1024: close %v, want 1009", code)
 		}
 	})
@@ -353,15 +292,15 @@ func TestE2EBinarySignalShutdown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0")
-			a := e2eMustDial(t, p.addr)
-			b := e2eMustDial(t, p.addr)
+			a := wstest.Connect(t, e2eURL(p.addr), "A")
+			b := wstest.Connect(t, e2eURL(p.addr), "B")
 			start := time.Now()
 			if err := p.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range []*e2eClient{a, b} {
-				if code := c.closeStatus(t); code != websocket.StatusGoingAway {
-					t.Errorf("client %s: close %v, want 1001", c.token[:8], code)
+			for _, c := range []*wstest.Client{a, b} {
+				if code := c.CloseStatus(); code != websocket.StatusGoingAway {
+					t.Errorf("client %s: close %v, want 1001", c.Name, code)
 				}
 			}
 			if code := p.waitExit(5*time.Second - time.Since(start)); code != 0 {

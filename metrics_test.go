@@ -1,20 +1,14 @@
 package main
 
 // Tests of /metrics: an in-process server and admin listener, driven by
-// hand-made WebSocket clients whose every byte is known, so each counter
-// can be checked against the exact amount a scripted session implies.
-//
-// Ownership: a rawClient's reader goroutine owns its socket's read side and
-// hands frames over a channel; everything else belongs to the test
-// goroutine. The byte counts are atomics read after the reader is done.
+// internal/wstest's raw clients, whose every byte is known and counted both
+// ways, so each counter can be checked against the exact amount a scripted
+// session implies. Each client belongs to the test goroutine; one that is
+// not read from is simply not read (the server's writes to it back up).
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,14 +17,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
+	"hangoutd/admin"
 	"hangoutd/codec"
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -65,7 +57,7 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := serveAdmin(ln, srv, slog.New(slog.DiscardHandler))
+	hs := admin.Serve(ln, srv, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), metricsWait)
 		defer cancel()
@@ -177,324 +169,6 @@ func waitMetrics(t *testing.T, url, what string, cond func(metrics) bool) metric
 	}
 }
 
-// rawClient speaks WebSocket byte by byte and counts every byte both ways.
-type rawClient struct {
-	t      *testing.T
-	conn   net.Conn
-	sent   int           // bytes written; test goroutine only
-	read   atomic.Int64  // bytes read; written by the reader
-	head   chan string   // the response head, once
-	frames chan rawFrame // closed at end of stream
-	done   chan struct{} // closed when the reader has returned
-	token  string
-	// welcome is the size of the first frame (header included).
-	welcome int
-	// paused stops the reader before its next read, until resume.
-	paused  atomic.Bool
-	resumed chan struct{}
-}
-
-// pause stops reading (after the read in progress, if any).
-func (c *rawClient) pause() { c.resumed = make(chan struct{}); c.paused.Store(true) }
-
-// resume reads again.
-func (c *rawClient) resume() { c.paused.Store(false); close(c.resumed) }
-
-type rawFrame struct {
-	op      ws.OpCode
-	payload []byte
-	size    int // on the wire
-}
-
-// rawConnect opens a TCP connection; rcvbuf, if not 0, shrinks its
-// receive buffer so that the server's writes back up quickly.
-func rawConnect(t *testing.T, addr string, rcvbuf int) *rawClient {
-	t.Helper()
-	d := net.Dialer{Timeout: metricsWait}
-	if rcvbuf > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
-	}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	c := &rawClient{t: t, conn: conn, head: make(chan string, 1), frames: make(chan rawFrame, 4096), done: make(chan struct{})}
-	t.Cleanup(func() {
-		conn.Close()
-		if c.paused.Load() {
-			c.resume()
-		}
-		<-c.done
-	})
-	go c.readLoop()
-	return c
-}
-
-// readLoop reads the response head, then frames, until end of stream.
-func (c *rawClient) readLoop() {
-	defer close(c.done)
-	defer close(c.frames)
-	var buf []byte
-	tmp := make([]byte, 64<<10)
-	headDone, upgraded := false, false
-	for {
-		if c.paused.Load() {
-			<-c.resumed
-		}
-		n, err := c.conn.Read(tmp)
-		c.read.Add(int64(n))
-		buf = append(buf, tmp[:n]...)
-		if !headDone {
-			if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-				head := string(buf[:i+4])
-				headDone, upgraded = true, strings.HasPrefix(head, "HTTP/1.1 101 ")
-				buf = buf[i+4:]
-				c.head <- head
-			}
-		}
-		for upgraded {
-			f, rest, ok := parseServerFrame(buf)
-			if !ok {
-				break
-			}
-			c.frames <- f
-			buf = rest
-		}
-		if err != nil {
-			if !headDone {
-				c.head <- string(buf)
-			}
-			return
-		}
-	}
-}
-
-// parseServerFrame takes one whole frame off the front of b.
-func parseServerFrame(b []byte) (rawFrame, []byte, bool) {
-	if len(b) < 2 {
-		return rawFrame{}, b, false
-	}
-	hdr, n := 2, int(b[1]&0x7f)
-	switch n {
-	case 126:
-		if len(b) < 4 {
-			return rawFrame{}, b, false
-		}
-		hdr, n = 4, int(binary.BigEndian.Uint16(b[2:]))
-	case 127:
-		if len(b) < 10 {
-			return rawFrame{}, b, false
-		}
-		hdr, n = 10, int(binary.BigEndian.Uint64(b[2:]))
-	}
-	if len(b) < hdr+n {
-		return rawFrame{}, b, false
-	}
-	f := rawFrame{op: ws.OpCode(b[0] & 0x0f), payload: bytes.Clone(b[hdr : hdr+n]), size: hdr + n}
-	return f, b[hdr+n:], true
-}
-
-func (c *rawClient) write(b []byte) {
-	c.t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(metricsWait))
-	n, err := c.conn.Write(b)
-	c.sent += n
-	if err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// sendFrame writes one masked frame.
-func (c *rawClient) sendFrame(op ws.OpCode, payload string) {
-	c.t.Helper()
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	c.write(codec.AppendMaskedFrame(nil, op, []byte(payload), mask))
-}
-
-func (c *rawClient) sendText(payload string) { c.t.Helper(); c.sendFrame(ws.OpText, payload) }
-
-// status waits for the response head and returns its status code.
-func (c *rawClient) status() int {
-	c.t.Helper()
-	select {
-	case head := <-c.head:
-		f := strings.Fields(head)
-		if len(f) < 2 {
-			c.t.Fatalf("no HTTP response: %q", head)
-		}
-		code, _ := strconv.Atoi(f[1])
-		return code
-	case <-time.After(metricsWait):
-		c.t.Fatalf("no response head within %v", metricsWait)
-		return 0
-	}
-}
-
-// upgrade sends a valid upgrade request (with extra header lines), and
-// reads the 101 and the welcome.
-func (c *rawClient) upgrade(extra ...string) {
-	c.t.Helper()
-	c.write(upgradeRequest(c.conn.RemoteAddr().String(), extra...))
-	if code := c.status(); code != http.StatusSwitchingProtocols {
-		c.t.Fatalf("upgrade: status %d", code)
-	}
-	f := c.next()
-	p := c.decode(f)
-	if p.Type != "changes" {
-		c.t.Fatalf("first message is not a welcome: %s", f.payload)
-	}
-	for _, e := range p.entries(c.t) {
-		if e.Type == "metadata" {
-			c.token = e.Token
-		}
-	}
-	if c.token == "" {
-		c.t.Fatalf("welcome without metadata: %s", f.payload)
-	}
-	c.welcome = f.size
-}
-
-func upgradeRequest(host string, extra ...string) []byte {
-	req := codec.AppendClientRequest(nil, host, "/", codec.NewClientKey())
-	if len(extra) > 0 {
-		req = append(req[:len(req)-2], strings.Join(extra, "\r\n")+"\r\n\r\n"...)
-	}
-	return req
-}
-
-// next returns the next frame.
-func (c *rawClient) next() rawFrame {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if !ok {
-			c.t.Fatalf("connection ended; a frame was expected")
-		}
-		return f
-	case <-time.After(metricsWait):
-		c.t.Fatalf("no frame within %v", metricsWait)
-		return rawFrame{}
-	}
-}
-
-type serverPacket struct {
-	From, Type string
-	Data       json.RawMessage
-}
-
-type changeEntry struct{ Type, Token string }
-
-func (p serverPacket) entries(t *testing.T) []changeEntry {
-	t.Helper()
-	var es []changeEntry
-	if err := json.Unmarshal(p.Data, &es); err != nil {
-		t.Fatalf("changes data: %v: %s", err, p.Data)
-	}
-	return es
-}
-
-func (c *rawClient) decode(f rawFrame) serverPacket {
-	c.t.Helper()
-	var p serverPacket
-	if f.op != ws.OpText || json.Unmarshal(f.payload, &p) != nil {
-		c.t.Fatalf("not a text packet: op %v %q", f.op, f.payload)
-	}
-	return p
-}
-
-// expectChanges reads a changes packet holding exactly these entries
-// ("open:TOKEN", "close:TOKEN", "properties:TOKEN").
-func (c *rawClient) expectChanges(want ...string) {
-	c.t.Helper()
-	p := c.decode(c.next())
-	if p.From != "server" || p.Type != "changes" {
-		c.t.Fatalf("want a changes packet, got %s %s %s", p.From, p.Type, p.Data)
-	}
-	var got []string
-	for _, e := range p.entries(c.t) {
-		got = append(got, e.Type+":"+e.Token)
-	}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		c.t.Fatalf("changes %v, want %v", got, want)
-	}
-}
-
-// waitChange reads until a changes packet holds this entry ("close:TOKEN"),
-// skipping anything else.
-func (c *rawClient) waitChange(want string) {
-	c.t.Helper()
-	for {
-		f := c.next()
-		if f.op != ws.OpText {
-			continue
-		}
-		if p := c.decode(f); p.Type == "changes" {
-			for _, e := range p.entries(c.t) {
-				if e.Type+":"+e.Token == want {
-					return
-				}
-			}
-		}
-	}
-}
-
-// expectPacket reads a packet of this type from this sender.
-func (c *rawClient) expectPacket(from, typ string) serverPacket {
-	c.t.Helper()
-	p := c.decode(c.next())
-	if p.From != from || p.Type != typ {
-		c.t.Fatalf("got %s/%s %s, want %s/%s", p.From, p.Type, p.Data, from, typ)
-	}
-	return p
-}
-
-// expectError reads an error packet with this code.
-func (c *rawClient) expectError(code string) {
-	c.t.Helper()
-	p := c.expectPacket("server", "error")
-	var d struct{ Code string }
-	if json.Unmarshal(p.Data, &d) != nil || d.Code != code {
-		c.t.Fatalf("error %s, want code %s", p.Data, code)
-	}
-}
-
-// expectClose reads a close frame with this code, then the end of stream.
-// Changes packets before it are skipped.
-func (c *rawClient) expectClose(code ws.StatusCode) {
-	c.t.Helper()
-	f := c.next()
-	for f.op == ws.OpText && c.decode(f).Type == "changes" {
-		f = c.next()
-	}
-	if f.op != ws.OpClose || len(f.payload) < 2 || ws.StatusCode(binary.BigEndian.Uint16(f.payload)) != code {
-		c.t.Fatalf("want close %d, got op %v %q", code, f.op, f.payload)
-	}
-	c.expectEOF()
-}
-
-// expectEOF waits for the end of stream with no more frames.
-func (c *rawClient) expectEOF() {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if ok {
-			c.t.Fatalf("unexpected frame op %v %q", f.op, f.payload)
-		}
-	case <-time.After(metricsWait):
-		c.t.Fatalf("connection still open after %v", metricsWait)
-	}
-	<-c.done
-}
-
 // TestMetricsSession runs a scripted session and checks that every counter
 // moved by exactly what the session implies, bytes included.
 func TestMetricsSession(t *testing.T) {
@@ -506,79 +180,75 @@ func TestMetricsSession(t *testing.T) {
 	}
 
 	// Every change is one flush; each flush is one delivery per open client.
-	a := rawConnect(t, addr, 0)
-	a.upgrade()
-	a.expectChanges("open:" + a.token)
-	b := rawConnect(t, addr, 0)
-	b.upgrade()
-	b.expectChanges("open:" + b.token)
-	a.expectChanges("open:" + b.token)
+	a := wstest.DialRaw(t, addr)
+	a.Upgrade()
+	a.ExpectNextChanges("open:" + a.Token)
+	b := wstest.DialRaw(t, addr)
+	b.Upgrade()
+	b.ExpectNextChanges("open:" + b.Token)
+	a.ExpectNextChanges("open:" + b.Token)
 
-	a.sendText(fmt.Sprintf(`{"to":[%q,%q,"gone"],"type":"chat","data":"hi"}`, b.token, b.token))
-	b.expectPacket(a.token, "chat")
-	a.sendText(`{"to":"*","type":"wave"}`)
-	a.expectPacket(a.token, "wave")
-	b.expectPacket(a.token, "wave")
-	b.sendText(`{"to":"server","type":"changes","data":{"name":"bob"}}`)
-	a.expectChanges("properties:" + b.token)
-	b.expectChanges("properties:" + b.token)
+	a.SendText(fmt.Sprintf(`{"to":[%q,%q,"gone"],"type":"chat","data":"hi"}`, b.Token, b.Token))
+	b.ExpectNextPacket(a.Token, "chat")
+	a.SendText(`{"to":"*","type":"wave"}`)
+	a.ExpectNextPacket(a.Token, "wave")
+	b.ExpectNextPacket(a.Token, "wave")
+	b.SendText(`{"to":"server","type":"changes","data":{"name":"bob"}}`)
+	a.ExpectNextChanges("properties:" + b.Token)
+	b.ExpectNextChanges("properties:" + b.Token)
 
-	a.sendText(`not json`)
-	a.expectError("bad_json")
-	a.sendText(`{"to":"server","type":"hello"}`)
-	a.expectError("unknown_type")
-	b.sendText(`{"to":"server","type":"changes","data":5}`)
-	b.expectError("bad_properties")
-	a.sendText(`{"to":["x"],"type":"changes","data":{}}`)
-	a.expectError("reserved_type")
-	a.sendFrame(ws.OpPing, "ping?")
-	if f := a.next(); f.op != ws.OpPong || string(f.payload) != "ping?" {
-		t.Fatalf("want pong, got op %v %q", f.op, f.payload)
+	a.SendText(`not json`)
+	a.ExpectNextError("bad_json")
+	a.SendText(`{"to":"server","type":"hello"}`)
+	a.ExpectNextError("unknown_type")
+	b.SendText(`{"to":"server","type":"changes","data":5}`)
+	b.ExpectNextError("bad_properties")
+	a.SendText(`{"to":["x"],"type":"changes","data":{}}`)
+	a.ExpectNextError("reserved_type")
+	a.MustWrite(wstest.FrameBytes(true, 0, wstest.OpPing, []byte("ping?"), true))
+	if f := a.NextFrame(); f.Op != wstest.OpPong || string(f.Payload) != "ping?" {
+		t.Fatalf("want pong, got %v", f)
 	}
 
-	bad := rawConnect(t, addr, 0)
-	bad.write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-	if code := bad.status(); code != http.StatusBadRequest {
+	bad := wstest.DialRaw(t, addr)
+	bad.MustWrite([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	if code := bad.Status(); code != http.StatusBadRequest {
 		t.Fatalf("handshake without a key: %d, want 400", code)
 	}
-	plain := rawConnect(t, addr, 0)
-	plain.write([]byte("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n"))
-	if code := plain.status(); code != http.StatusNotFound {
+	plain := wstest.DialRaw(t, addr)
+	plain.MustWrite([]byte("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if code := plain.Status(); code != http.StatusNotFound {
 		t.Fatalf("plain GET: %d, want 404", code)
 	}
 
 	// A client that hangs up without a close frame.
-	c := rawConnect(t, addr, 0)
-	c.upgrade()
-	c.expectChanges("open:" + c.token)
-	a.expectChanges("open:" + c.token)
-	b.expectChanges("open:" + c.token)
-	c.conn.Close()
-	a.expectChanges("close:" + c.token)
-	b.expectChanges("close:" + c.token)
+	c := wstest.DialRaw(t, addr)
+	c.Upgrade()
+	c.ExpectNextChanges("open:" + c.Token)
+	a.ExpectNextChanges("open:" + c.Token)
+	b.ExpectNextChanges("open:" + c.Token)
+	c.Conn.Close()
+	a.ExpectNextChanges("close:" + c.Token)
+	b.ExpectNextChanges("close:" + c.Token)
 
 	// A protocol error: a binary message.
-	b.sendFrame(ws.OpBinary, "bin")
-	b.expectClose(ws.StatusUnsupportedData)
-	a.expectChanges("close:" + b.token)
+	b.MustWrite(wstest.FrameBytes(true, 0, wstest.OpBinary, []byte("bin"), true))
+	b.ExpectCloseUnanswered(1003) // unsupported data
+	a.ExpectNextChanges("close:" + b.Token)
 
 	// A clean close: the server answers 1000; nobody is left to hear of it.
-	var cl [2]byte
-	binary.BigEndian.PutUint16(cl[:], uint16(ws.StatusNormalClosure))
-	a.sendFrame(ws.OpClose, string(cl[:]))
-	a.expectClose(ws.StatusNormalClosure)
-	bad.expectEOF()
-	plain.expectEOF()
+	a.MustWrite(wstest.CloseFrame(1000, ""))
+	a.ExpectCloseUnanswered(1000)
+	bad.ExpectEOFNext()
+	plain.ExpectEOFNext()
 
+	// Every client has read all the server sent it: up to the end of the
+	// connection, or (c) all there was before it hung up.
 	var in, out int
-	for _, r := range []*rawClient{a, b, c, bad, plain} {
-		in += r.sent
-		if r != c {
-			out += int(r.read.Load())
-		}
+	for _, r := range []*wstest.Raw{a, b, c, bad, plain} {
+		in += r.Sent
+		out += r.Received()
 	}
-	<-c.done
-	out += int(c.read.Load())
 	expectMetrics(t, url, true, map[string]float64{
 		`hangoutd_connections_accepted_total{outcome="upgraded"}`:                3,
 		`hangoutd_connections_accepted_total{outcome="bad_handshake"}`:           1,
@@ -598,7 +268,7 @@ func TestMetricsSession(t *testing.T) {
 		`hangoutd_flush_entries_total`: 7,
 		// 1 + 2 (opens) + 1 + 2 (relays) + 2 (props) + 3 + 2 (c) + 1 (close b) + 0 (close a).
 		`hangoutd_deliveries_total`:     14,
-		`hangoutd_welcome_bytes_total`:  float64(a.welcome + b.welcome + c.welcome),
+		`hangoutd_welcome_bytes_total`:  float64(a.WelcomeSize + b.WelcomeSize + c.WelcomeSize),
 		`hangoutd_received_bytes_total`: float64(in),
 		`hangoutd_sent_bytes_total`:     float64(out),
 	})
@@ -610,32 +280,32 @@ func TestMetricsSession(t *testing.T) {
 func TestMetricsFlushEntries(t *testing.T) {
 	srv := startAdminServer(t, func(c *loop.Config) { c.FlushInterval = 100 * time.Millisecond })
 	packets, entries, seen := 0, 0, map[string]bool{}
-	o := rawConnect(t, srv.Addr(), 0)
-	o.upgrade()
+	o := wstest.DialRaw(t, srv.Addr())
+	o.Upgrade()
 	// readUntil reads o's changes packets until it has seen every entry named.
 	readUntil := func(want ...string) {
 		t.Helper()
 		for !allSeen(seen, want) {
-			p := o.expectPacket("server", "changes")
+			p := o.ExpectNextPacket("server", "changes")
 			packets++
-			for _, e := range p.entries(t) {
+			for _, e := range p.Changes {
 				entries++
 				seen[e.Type+":"+e.Token] = true
 			}
 		}
 	}
-	readUntil("open:" + o.token)
-	a := rawConnect(t, srv.Addr(), 0)
-	a.upgrade()
-	b := rawConnect(t, srv.Addr(), 0)
-	b.upgrade()
-	a.sendText(`{"to":"server","type":"changes","data":{"k":{"type":"open","token":"x","l":[{}]}}}`)
-	b.sendText(`{"to":"server","type":"changes","data":{"n":"{\"type\":\"open\"}"}}`)
-	readUntil("properties:"+a.token, "properties:"+b.token)
-	a.sendText(`{"to":"server","type":"changes","data":{"k":null,"m":1}}`)
-	a.conn.Close()
-	b.conn.Close()
-	readUntil("close:"+a.token, "close:"+b.token)
+	readUntil("open:" + o.Token)
+	a := wstest.DialRaw(t, srv.Addr())
+	a.Upgrade()
+	b := wstest.DialRaw(t, srv.Addr())
+	b.Upgrade()
+	a.SendText(`{"to":"server","type":"changes","data":{"k":{"type":"open","token":"x","l":[{}]}}}`)
+	b.SendText(`{"to":"server","type":"changes","data":{"n":"{\"type\":\"open\"}"}}`)
+	readUntil("properties:"+a.Token, "properties:"+b.Token)
+	a.SendText(`{"to":"server","type":"changes","data":{"k":null,"m":1}}`)
+	a.Conn.Close()
+	b.Conn.Close()
+	readUntil("close:"+a.Token, "close:"+b.Token)
 	m := scrape(t, srv.admin+"/metrics")
 	if got := m.get(t, "hangoutd_flushes_total"); got != float64(packets) {
 		t.Errorf("flushes_total = %v; the observer received %d changes packets", got, packets)
@@ -651,34 +321,34 @@ func TestMetricsFlushEntries(t *testing.T) {
 func TestMetricsProtocolErrorsAndRateLimit(t *testing.T) {
 	srv := startAdminServer(t, func(c *loop.Config) { c.MaxMessage = 1024; c.RateLimit = 1 })
 	url := srv.admin + "/metrics"
-	unmasked := rawConnect(t, srv.Addr(), 0)
-	unmasked.upgrade()
-	unmasked.write(codec.AppendFrame(nil, ws.OpText, []byte(`{}`)))
-	unmasked.expectClose(ws.StatusProtocolError)
+	unmasked := wstest.DialRaw(t, srv.Addr())
+	unmasked.Upgrade()
+	unmasked.MustWrite(wstest.FrameBytes(true, 0, wstest.OpText, []byte(`{}`), false))
+	unmasked.ExpectCloseUnanswered(1002) // protocol error
 
-	utf := rawConnect(t, srv.Addr(), 0)
-	utf.upgrade()
-	utf.sendText("\xff\xfe")
-	utf.expectClose(ws.StatusInvalidFramePayloadData)
+	utf := wstest.DialRaw(t, srv.Addr())
+	utf.Upgrade()
+	utf.SendText("\xff\xfe")
+	utf.ExpectCloseUnanswered(1007) // invalid frame payload data
 
-	big := rawConnect(t, srv.Addr(), 0)
-	big.upgrade()
-	big.sendText(strings.Repeat("x", 2000))
-	big.expectClose(ws.StatusMessageTooBig)
+	big := wstest.DialRaw(t, srv.Addr())
+	big.Upgrade()
+	big.SendText(strings.Repeat("x", 2000))
+	big.ExpectCloseUnanswered(1009) // message too big
 
 	// Three packets in one write: the bucket holds one.
-	rl := rawConnect(t, srv.Addr(), 0)
-	rl.upgrade()
+	rl := wstest.DialRaw(t, srv.Addr())
+	rl.Upgrade()
 	var burst []byte
 	for range 3 {
-		burst = codec.AppendMaskedFrame(burst, ws.OpText, []byte(`{"to":"*","type":"x"}`), [4]byte{1, 2, 3, 4})
+		burst = append(burst, wstest.TextFrame(`{"to":"*","type":"x"}`)...)
 	}
-	rl.write(burst)
+	rl.MustWrite(burst)
 	got := map[string]int{}
 	for range 3 {
-		p := rl.decode(rl.next())
-		if p.Type == "changes" {
-			p = rl.decode(rl.next()) // flushes of the clients above may interleave
+		p := rl.NextMessage()
+		if p.IsChanges() {
+			p = rl.NextMessage() // flushes of the clients above may interleave
 		}
 		got[p.Type]++
 	}
@@ -708,32 +378,31 @@ func TestMetricsTimeoutsRefusalsDrainShutdown(t *testing.T) {
 	})
 	url := srv.admin + "/metrics"
 
-	idle := rawConnect(t, srv.Addr(), 0)
-	idle.upgrade()
-	slowHS := rawConnect(t, srv.Addr(), 0)
-	slowHS.write([]byte("GET / HTTP/1.1\r\n")) // and never the rest
-	aborted := rawConnect(t, srv.Addr(), 0)
-	aborted.conn.Close()
-	origin := rawConnect(t, srv.Addr(), 0)
-	origin.write(upgradeRequest("x", "Origin: https://evil.example"))
-	if code := origin.status(); code != http.StatusForbidden {
+	idle := wstest.DialRaw(t, srv.Addr())
+	idle.Upgrade()
+	slowHS := wstest.DialRaw(t, srv.Addr())
+	slowHS.MustWrite([]byte("GET / HTTP/1.1\r\n")) // and never the rest
+	aborted := wstest.DialRaw(t, srv.Addr())
+	aborted.Conn.Close()
+	origin := wstest.DialRaw(t, srv.Addr())
+	origin.MustWrite([]byte(wstest.UpgradeRequest("x", "/", codec.NewClientKey(), "Origin: https://evil.example")))
+	if code := origin.Status(); code != http.StatusForbidden {
 		t.Fatalf("foreign origin: %d, want 403", code)
 	}
-	idle.expectChanges("open:" + idle.token)
-	f := idle.next()
-	if f.op != ws.OpClose || ws.StatusCode(binary.BigEndian.Uint16(f.payload)) != ws.StatusPolicyViolation {
-		t.Fatalf("silent client: want close 1008, got op %v %q", f.op, f.payload)
+	idle.ExpectNextChanges("open:" + idle.Token)
+	if f := idle.NextFrame(); f.Op != wstest.OpClose || len(f.Payload) < 2 || f.CloseCode() != 1008 {
+		t.Fatalf("silent client: want close 1008, got %v", f)
 	}
-	slowHS.expectEOF()
+	slowHS.ExpectEOFNext()
 
 	// Two clients that keep talking fill the server (-max-conns 2).
-	k1 := rawConnect(t, srv.Addr(), 0)
-	k1.upgrade()
-	k2 := rawConnect(t, srv.Addr(), 0)
-	k2.upgrade()
-	full := rawConnect(t, srv.Addr(), 0)
-	full.write(upgradeRequest("x"))
-	if code := full.status(); code != http.StatusServiceUnavailable {
+	k1 := wstest.DialRaw(t, srv.Addr())
+	k1.Upgrade()
+	k2 := wstest.DialRaw(t, srv.Addr())
+	k2.Upgrade()
+	full := wstest.DialRaw(t, srv.Addr())
+	full.MustWrite([]byte(wstest.UpgradeRequest("x", "/", codec.NewClientKey())))
+	if code := full.Status(); code != http.StatusServiceUnavailable {
 		t.Fatalf("third client at -max-conns 2: %d, want 503", code)
 	}
 	if code := httpStatus(t, srv.admin+"/readyz"); code != http.StatusOK {
@@ -746,24 +415,22 @@ func TestMetricsTimeoutsRefusalsDrainShutdown(t *testing.T) {
 	if code := httpStatus(t, srv.admin+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz while draining: %d, want 200", code)
 	}
-	late := rawConnect(t, srv.Addr(), 0)
-	late.write(upgradeRequest("x"))
-	if code := late.status(); code != http.StatusServiceUnavailable {
+	late := wstest.DialRaw(t, srv.Addr())
+	late.MustWrite([]byte(wstest.UpgradeRequest("x", "/", codec.NewClientKey())))
+	if code := late.Status(); code != http.StatusServiceUnavailable {
 		t.Fatalf("handshake while draining: %d, want 503", code)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), metricsWait)
 	defer cancel()
 	// k1 and k2 may still be reading their flushes: each sees 1001 last.
 	go func() { _ = srv.Shutdown(ctx) }()
-	for _, k := range []*rawClient{k1, k2} {
-		for {
-			f := k.next()
-			if f.op == ws.OpClose {
-				if code := ws.StatusCode(binary.BigEndian.Uint16(f.payload)); code != ws.StatusGoingAway {
-					t.Fatalf("shutdown: close %d, want 1001", code)
-				}
-				break
-			}
+	for _, k := range []*wstest.Raw{k1, k2} {
+		f, err := k.ReadUntilClose()
+		if err != nil {
+			t.Fatalf("shutdown: no close frame: %v", err)
+		}
+		if code := f.CloseCode(); code != 1001 {
+			t.Fatalf("shutdown: close %d, want 1001", code)
 		}
 	}
 	expectMetrics(t, url, false, map[string]float64{
@@ -804,18 +471,18 @@ func httpStatus(t *testing.T, url string) int {
 // once it reads it; past -max-outbound the client is a slow consumer.
 func TestMetricsOutboundQueuedAndSlowConsumer(t *testing.T) {
 	const packets, size = 300, 60 << 10 // 18 MiB: more than the kernel buffers
-	flood := func(t *testing.T, srv *adminServer) (sender, sleeper *rawClient) {
-		sender = rawConnect(t, srv.Addr(), 0)
-		sender.upgrade()
-		sleeper = rawConnect(t, srv.Addr(), 4096)
-		sleeper.upgrade()
-		sleeper.pause()
-		pkt := fmt.Sprintf(`{"to":[%q],"type":"x","data":%q}`, sleeper.token, strings.Repeat("z", size))
+	// The sleeper is not read from until the test says so.
+	flood := func(t *testing.T, srv *adminServer) (sender, sleeper *wstest.Raw) {
+		sender = wstest.DialRaw(t, srv.Addr())
+		sender.Upgrade()
+		sleeper = wstest.DialRawSmallBuffer(t, srv.Addr())
+		sleeper.Upgrade()
+		pkt := fmt.Sprintf(`{"to":[%q],"type":"x","data":%q}`, sleeper.Token, strings.Repeat("z", size))
 		var burst []byte
 		for range packets {
-			burst = codec.AppendMaskedFrame(burst, ws.OpText, []byte(pkt), [4]byte{9, 8, 7, 6})
+			burst = append(burst, wstest.TextFrame(pkt)...)
 		}
-		sender.write(burst)
+		sender.MustWrite(burst)
 		return sender, sleeper
 	}
 	queued := `hangoutd_outbound_queued_bytes`
@@ -828,10 +495,9 @@ func TestMetricsOutboundQueuedAndSlowConsumer(t *testing.T) {
 		_, sleeper := flood(t, srv)
 		m := waitMetrics(t, url, "bytes queued for the sleeper", func(m metrics) bool { return m[queued] > 0 })
 		t.Logf("queued: %.0f bytes", m[queued])
-		sleeper.resume()
 		got := 0
 		for got < packets {
-			if f := sleeper.next(); f.op == ws.OpText {
+			if f := sleeper.NextFrame(); f.Op == wstest.OpText {
 				got++
 			}
 		}
@@ -841,16 +507,13 @@ func TestMetricsOutboundQueuedAndSlowConsumer(t *testing.T) {
 		srv := startAdminServer(t, func(c *loop.Config) { c.MaxOutbound = 1 << 20 })
 		url := srv.admin + "/metrics"
 		sender, sleeper := flood(t, srv)
-		sender.waitChange("close:" + sleeper.token)
-		sleeper.resume()
-		for {
-			f := sleeper.next()
-			if f.op == ws.OpClose {
-				if code := ws.StatusCode(binary.BigEndian.Uint16(f.payload)); code != ws.StatusPolicyViolation {
-					t.Fatalf("slow consumer: close %d, want 1008", code)
-				}
-				break
-			}
+		sender.WaitChange("close:" + sleeper.Token)
+		f, err := sleeper.ReadUntilClose()
+		if err != nil {
+			t.Fatalf("slow consumer: no close frame: %v", err)
+		}
+		if code := f.CloseCode(); code != 1008 {
+			t.Fatalf("slow consumer: close %d, want 1008", code)
 		}
 		// The sender's last packets may still be on their way: relays to a
 		// token that left count all the same.

@@ -5,19 +5,17 @@ package main
 // real WebSocket client speaks wss:// through it to the hangoutd binary.
 //
 // Ownership: the nginx process belongs to the test that started it and is
-// stopped by its PID in cleanup; each wssClient belongs to the test
-// goroutine.
+// stopped by its PID in cleanup; the clients are internal/wstest's and
+// belong to the test goroutine.
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -32,6 +30,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"hangoutd/internal/wstest"
 )
 
 // nginxBinary finds nginx on PATH or where Debian puts it.
@@ -207,130 +207,17 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// wssClient is a coder/websocket client speaking through the proxy.
-type wssClient struct {
-	t     *testing.T
-	conn  *websocket.Conn
-	token string
-}
-
-type proxyPacket struct {
-	From, Type string
-	Data       json.RawMessage
-}
-
-type proxyEntry struct {
-	Type, Token string
-	Properties  map[string]any
-}
-
-func wssDial(t *testing.T, url string, tlsConf *tls.Config, header http.Header) (*websocket.Conn, *http.Response, error) {
+// connectWSS connects through the proxy and checks the welcome (as every
+// wstest client does), and that it opens every token in others.
+func connectWSS(t *testing.T, url string, tlsConf *tls.Config, name string, others ...string) *wstest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}},
-		HTTPHeader: header,
-	})
-	if err == nil {
-		conn.SetReadLimit(1 << 20)
-		t.Cleanup(func() { conn.CloseNow() })
-	}
-	return conn, resp, err
-}
-
-// connectWSS dials and checks the welcome: the first message is a changes
-// packet with an open for every token in others and for the client itself,
-// and exactly one metadata, its own.
-func connectWSS(t *testing.T, url string, tlsConf *tls.Config, others ...string) *wssClient {
-	t.Helper()
-	conn, resp, err := wssDial(t, url, tlsConf, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v (%v)", url, err, resp)
-	}
-	c := &wssClient{t: t, conn: conn}
-	p := c.next()
-	if p.From != "server" || p.Type != "changes" {
-		t.Fatalf("first message is not a welcome: %+v", p)
-	}
-	opens, metas := map[string]bool{}, 0
-	for _, e := range c.entries(p) {
-		switch e.Type {
-		case "open":
-			opens[e.Token] = true
-		case "metadata":
-			metas++
-			c.token = e.Token
-		}
-	}
-	if metas != 1 || !opens[c.token] {
-		t.Fatalf("welcome %s: want one metadata and its own open", p.Data)
-	}
+	c := wstest.Connect(t, url, name, wstest.WithTLS(tlsConf))
 	for _, o := range others {
-		if !opens[o] {
-			t.Fatalf("welcome %s has no open for %s", p.Data, o)
+		if !c.Known[o] {
+			t.Fatalf("%s: welcome %s has no open for %s", name, c.Welcome, o)
 		}
 	}
 	return c
-}
-
-func (c *wssClient) next() proxyPacket {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	typ, data, err := c.conn.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	var p proxyPacket
-	if typ != websocket.MessageText || json.Unmarshal(data, &p) != nil {
-		c.t.Fatalf("not a text packet: %q", data)
-	}
-	return p
-}
-
-func (c *wssClient) entries(p proxyPacket) []proxyEntry {
-	c.t.Helper()
-	var es []proxyEntry
-	if err := json.Unmarshal(p.Data, &es); err != nil {
-		c.t.Fatalf("changes data %s: %v", p.Data, err)
-	}
-	return es
-}
-
-func (c *wssClient) send(msg string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// waitEntry reads until a changes packet holds an entry that ok accepts.
-func (c *wssClient) waitEntry(what string, ok func(proxyEntry) bool) {
-	c.t.Helper()
-	for {
-		p := c.next()
-		if p.From != "server" || p.Type != "changes" {
-			continue
-		}
-		for _, e := range c.entries(p) {
-			if ok(e) {
-				return
-			}
-		}
-	}
-}
-
-// waitPacket reads until a packet from this sender of this type arrives.
-func (c *wssClient) waitPacket(from, typ string) proxyPacket {
-	c.t.Helper()
-	for {
-		if p := c.next(); p.From == from && p.Type == typ {
-			return p
-		}
-	}
 }
 
 // The contract's main flows, through nginx over wss://: welcome, presence,
@@ -340,33 +227,28 @@ func TestNginxTLSProxy(t *testing.T) {
 		"-allowed-origins", "https://good.example")
 	url, tlsConf := startNginx(t, p.addr)
 
-	a := connectWSS(t, url, tlsConf)
-	b := connectWSS(t, url, tlsConf, a.token)
-	a.waitEntry("open b", func(e proxyEntry) bool { return e.Type == "open" && e.Token == b.token })
+	a := connectWSS(t, url, tlsConf, "A")
+	b := connectWSS(t, url, tlsConf, "B", a.Token)
+	a.WaitFor("B's open", func() bool { return a.Known[b.Token] })
 
-	a.send(fmt.Sprintf(`{"to":[%q],"type":"chat","data":{"text":"hi","n":[1,2.5e3]}}`, b.token))
-	if got := b.waitPacket(a.token, "chat"); string(got.Data) != `{"text":"hi","n":[1,2.5e3]}` {
-		t.Errorf("relayed data %s, want it byte for byte", got.Data)
-	}
+	a.Send(fmt.Sprintf(`{"to":[%q],"type":"chat","data":{"text":"hi","n":[1,2.5e3]}}`, b.Token))
+	b.ExpectRelay(a.Token, "chat", `{"text":"hi","n":[1,2.5e3]}`) // data byte for byte
+
 	big := strings.Repeat("x", 60<<10) // several TLS records
-	a.send(fmt.Sprintf(`{"to":"*","type":"big","data":%q}`, big))
-	for _, c := range []*wssClient{a, b} {
-		if got := c.waitPacket(a.token, "big"); string(got.Data) != `"`+big+`"` {
-			t.Errorf("60 KiB relay came back as %d bytes", len(got.Data))
-		}
+	a.Send(fmt.Sprintf(`{"to":"*","type":"big","data":%q}`, big))
+	for _, c := range []*wstest.Client{a, b} {
+		c.ExpectRelay(a.Token, "big", `"`+big+`"`)
 	}
 
-	b.send(`{"to":"server","type":"changes","data":{"name":"bob"}}`)
-	for _, c := range []*wssClient{a, b} {
-		c.waitEntry("b's name", func(e proxyEntry) bool {
-			return e.Type == "properties" && e.Token == b.token && e.Properties["name"] == "bob"
-		})
+	b.SetProps(`{"name":"bob"}`)
+	for _, c := range []*wstest.Client{a, b} {
+		c.WaitProp(b.Token, "name", `"bob"`)
 	}
 
 	// A refused handshake goes back through the proxy, and the server logs
 	// the client nginx named in X-Forwarded-For.
 	h := http.Header{"Origin": {"https://evil.example"}, "X-Forwarded-For": {"203.0.113.7"}}
-	if _, resp, err := wssDial(t, url, tlsConf, h); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+	if _, resp, err := wstest.TryDial(t, url, "foreign", wstest.WithTLS(tlsConf), wstest.WithHeader(h)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("foreign origin through the proxy: want 403, got %v (%v)", resp, err)
 	}
 	deadline := time.Now().Add(e2eWait)
@@ -378,24 +260,16 @@ func TestNginxTLSProxy(t *testing.T) {
 	}
 
 	// A clean close: coder/websocket's Close waits for the server's answer.
-	if err := b.conn.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+	if err := b.Conn.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Errorf("close through the proxy: %v", err)
 	}
-	a.waitEntry("close b", func(e proxyEntry) bool { return e.Type == "close" && e.Token == b.token })
+	a.WaitFor("B's close", func() bool { return !a.Known[b.Token] })
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-	defer cancel()
-	for {
-		_, _, err := a.conn.Read(ctx)
-		if err != nil {
-			if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
-				t.Errorf("on SIGTERM, through the proxy: %v, want close 1001", err)
-			}
-			break
-		}
+	if code := a.CloseStatus(); code != websocket.StatusGoingAway {
+		t.Errorf("on SIGTERM, through the proxy: close %v, want 1001", code)
 	}
 	if code := p.waitExit(e2eWait); code != 0 {
 		t.Errorf("exit code %d, want 0", code)

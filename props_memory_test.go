@@ -5,8 +5,6 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -15,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	"hangoutd/internal/wstest"
 )
 
 // vmRSS is the resident set of process pid, in bytes.
@@ -40,42 +38,16 @@ func vmRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// propsSeen reads c's changes packets until want(props) holds, where props
-// is every token's properties as seen so far (raw JSON values).
-func propsSeen(ctx context.Context, c *e2eClient, want func(map[string]map[string]string) bool) error {
-	props := map[string]map[string]string{}
-	for !want(props) {
-		_, msg, err := c.conn.Read(ctx)
+// propsSeen reads c's packets, which must all be changes batches, until
+// want holds (it looks at c's view of everyone's properties).
+func propsSeen(c *wstest.Client, deadline time.Time, want func() bool) error {
+	for !want() {
+		p, err := c.TryNext(time.Until(deadline))
 		if err != nil {
 			return err
 		}
-		var pk struct {
-			From, Type string
-			Data       json.RawMessage
-		}
-		if err := json.Unmarshal(msg, &pk); err != nil {
-			return fmt.Errorf("%v: %.200s", err, msg)
-		}
-		if pk.From != "server" || pk.Type != "changes" {
-			return fmt.Errorf("unexpected packet %.200s", msg)
-		}
-		var es []struct {
-			Type, Token string
-			Properties  map[string]json.RawMessage
-		}
-		if err := json.Unmarshal(pk.Data, &es); err != nil {
-			return fmt.Errorf("%v: %.200s", err, msg)
-		}
-		for _, e := range es {
-			if e.Type != "properties" {
-				continue
-			}
-			if props[e.Token] == nil {
-				props[e.Token] = map[string]string{}
-			}
-			for k, v := range e.Properties {
-				props[e.Token][k] = string(v)
-			}
+		if !p.IsChanges() {
+			return fmt.Errorf("unexpected packet %.200s", p)
 		}
 	}
 	return nil
@@ -94,26 +66,26 @@ func TestPropsMemoryPaddedChanges(t *testing.T) {
 	// the test should not depend on the default.
 	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-max-message", "100000")
 	pid := p.cmd.Process.Pid
-	observer := e2eMustDial(t, p.addr)
-	cs := make([]*e2eClient, clients)
+	observer := wstest.Connect(t, e2eURL(p.addr), "observer")
+	cs := make([]*wstest.Client, clients)
 	for i := range cs {
-		cs[i] = e2eMustDial(t, p.addr)
+		cs[i] = wstest.Connect(t, e2eURL(p.addr), fmt.Sprint("client ", i))
 	}
 	pad := strings.Repeat(" ", 65000)
 	value := func(k int) string { return strconv.Itoa(1000 + k) }
-	msg := func(k int) []byte {
-		return fmt.Appendf(nil, `{"to":"server","type":"changes","data":{"k%02d":%s%s}}`, k, value(k), pad)
+	msg := func(k int) string {
+		return fmt.Sprintf(`{"to":"server","type":"changes","data":{"k%02d":%s%s}}`, k, value(k), pad)
 	}
 	if n := len(msg(keys - 1)); n > 100000 {
 		t.Fatalf("test arithmetic: %d-byte packets", n)
 	}
-	// has reports whether tok's properties are all there, as sent.
-	has := func(props map[string]map[string]string, tok string) bool {
-		if len(props[tok]) != keys {
+	// has reports whether c sees all of tok's properties, as sent.
+	has := func(c *wstest.Client, tok string) bool {
+		if len(c.Props[tok]) != keys {
 			return false
 		}
 		for k := range keys {
-			if props[tok][fmt.Sprintf("k%02d", k)] != value(k) {
+			if c.Prop(tok, fmt.Sprintf("k%02d", k)) != value(k) {
 				return false
 			}
 		}
@@ -121,21 +93,20 @@ func TestPropsMemoryPaddedChanges(t *testing.T) {
 	}
 
 	before := vmRSS(t, pid)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	deadline := time.Now().Add(60 * time.Second)
 	errs := make(chan error, clients)
-	for _, c := range cs {
+	for _, c := range cs { // each client is its goroutine's until it reports
 		go func() {
 			for k := range keys {
-				if err := c.conn.Write(ctx, websocket.MessageText, msg(k)); err != nil {
-					errs <- fmt.Errorf("client %s: write: %w", c.token[:8], err)
+				if err := c.Write(msg(k)); err != nil {
+					errs <- fmt.Errorf("%s: write: %w", c.Name, err)
 					return
 				}
 			}
 			// Acknowledged: the client's own properties came back in a batch.
-			err := propsSeen(ctx, c, func(props map[string]map[string]string) bool { return has(props, c.token) })
+			err := propsSeen(c, deadline, func() bool { return has(c, c.Token) })
 			if err != nil {
-				err = fmt.Errorf("client %s: %w", c.token[:8], err)
+				err = fmt.Errorf("%s: %w", c.Name, err)
 			}
 			errs <- err
 		}()
@@ -146,9 +117,9 @@ func TestPropsMemoryPaddedChanges(t *testing.T) {
 		}
 	}
 	// Another client has seen every client's properties intact.
-	err := propsSeen(ctx, observer, func(props map[string]map[string]string) bool {
+	err := propsSeen(observer, deadline, func() bool {
 		for _, c := range cs {
-			if !has(props, c.token) {
+			if !has(observer, c.Token) {
 				return false
 			}
 		}
