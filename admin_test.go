@@ -25,6 +25,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"hangoutd/codec"
 	"hangoutd/internal/wstest"
 )
 
@@ -246,22 +247,14 @@ func TestAdminBinaryTrustProxyLogsClient(t *testing.T) {
 	} {
 		t.Run("trust="+tc.trust, func(t *testing.T) {
 			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-trust-proxy", tc.trust, "-allowed-origins", "https://good.example")
-			conn, err := net.DialTimeout("tcp", p.addr, e2eWait)
-			if err != nil {
-				t.Fatal(err)
+			r := wstest.DialRaw(t, p.addr)
+			r.MustWrite([]byte(wstest.UpgradeRequest("x", "/", codec.NewClientKey(),
+				"Origin: https://evil.example", "X-Forwarded-For: 6.6.6.6, 203.0.113.7")))
+			resp, body, err := r.ReadResponse()
+			if err != nil || resp.Proto != "HTTP/1.1" || resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("foreign origin: %v %q (%v), want HTTP/1.1 403", resp, body, err)
 			}
-			defer conn.Close()
-			req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: https://evil.example\r\n" +
-				"X-Forwarded-For: 6.6.6.6, 203.0.113.7\r\n\r\n"
-			if _, err := conn.Write([]byte(req)); err != nil {
-				t.Fatal(err)
-			}
-			_ = conn.SetReadDeadline(time.Now().Add(e2eWait))
-			resp, _ := io.ReadAll(conn)
-			if !strings.HasPrefix(string(resp), "HTTP/1.1 403 ") {
-				t.Fatalf("foreign origin: %q, want 403", resp)
-			}
+			r.ExpectEOF()
 			deadline := time.Now().Add(e2eWait)
 			for !strings.Contains(p.log(), "handshake refused") {
 				if time.Now().After(deadline) {
