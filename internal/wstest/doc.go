@@ -20,17 +20,20 @@
 //
 // Ownership: a Client's reader goroutine only fills its queue and counts
 // pings; everything else about a Client (its view, the packets it set
-// aside) belongs to the goroutine that reads from it, normally the test's.
+// aside) belongs to the goroutine that reads from it, normally the test's,
+// and may be handed to another one and back (over a channel, a WaitGroup).
 // A Raw has no goroutine of its own: it belongs to the goroutine that made
-// it. Write (on both) is the one method any goroutine may call at the same
-// time as the owner reads.
+// it, or to the one it is handed to. Write, on either, may run on another
+// goroutine while the owner reads (one writer at a time on a Raw: it counts
+// what it sent).
 //
-// Failing: methods that fail the test (those without Try in their name, and
-// everything that checks) call FailNow through the testing.TB, so they run
-// on the test's goroutine only. Off it, use the Try and Write methods,
-// which return errors for the test goroutine to report; breaches of the
-// contract they meet are also reported with Errorf, which any goroutine
-// may call, so none goes unnoticed.
+// Failing: what checks or waits fails the test through the testing.TB with
+// FailNow, so it runs on the test's goroutine only. Off it, use what
+// returns errors instead: a Client's TryDial, Try methods and Write; a
+// Raw's Write, ReadFrame, ReadResponse and ReadUntilClose. The test's
+// goroutine then reports those errors. Breaches of the contract are also
+// reported where they are met with Errorf, which any goroutine may call,
+// so none goes unnoticed by a caller that only stops on the error.
 //
 // Every wait is bounded by a deadline; nothing here sleeps to synchronize.
 // ExpectQuiet alone watches for a while, to show that something does NOT
