@@ -30,6 +30,7 @@ type Server struct {
 	table      *state.Table[*conn]
 	presence   *state.Presence
 	active     atomic.Int64 // open (upgraded) connections, for -max-conns
+	tcpConns   atomic.Int64 // TCP connections from OnOpen to OnClose, upgraded or not
 	maxMailbox int          // frame bytes one loop's mailbox may hold (mailbox.go)
 	outbound   atomic.Int64 // bytes gnet holds for all clients, for -max-outbound-total (outbound.go)
 	backlogged atomic.Int64 // clients with output waiting in gnet (outbound.go)
@@ -197,7 +198,9 @@ func (s *Server) onEveryLoop(ctx context.Context, kind jobKind) {
 // and hang up, so they see the close frame rather than a reset.
 func (s *Server) awaitHangUps(ctx context.Context, d time.Duration) {
 	deadline := time.Now().Add(d)
-	for s.eng.CountConnections() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+	// Our own count, not gnet's CountConnections: that one reads the load
+	// balancer unguarded, which races with an engine still starting.
+	for s.tcpConns.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -227,6 +230,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 
 // OnOpen runs on the conn's loop: the conn waits for its upgrade request.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s.tcpConns.Add(1)
 	l := s.loopOf(gc.EventLoop())
 	l.tick()
 	c := &conn{gc: gc, loop: l, deadline: l.now + int64(s.cfg.HandshakeTimeout), lastSeen: l.now}
@@ -246,6 +250,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if !ok || c.state == stateClosed {
 		return gnet.None
 	}
+	s.tcpConns.Add(-1)
 	l := c.loop
 	if c.first != 0 {
 		// gnet runs OnClose before it closes the socket: what is staged
