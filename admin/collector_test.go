@@ -89,7 +89,7 @@ func diff(t *testing.T, got, want map[string]float64) {
 // close code and error code.
 func TestCollectorSeries(t *testing.T) {
 	var s loop.Snapshot
-	s.Conns, s.Users, s.OutboundQueued = 1, 99, 2
+	s.Conns, s.OutboundQueued = 1, 2
 	s.Upgraded, s.BadHandshakes, s.OriginRefused, s.Full = 3, 4, 5, 6
 	s.DrainRefused, s.HandshakeTimeouts, s.HandshakeAborted, s.PlainHTTP = 7, 8, 9, 10
 	s.ClientCloses, s.PeerGone, s.IdleTimeouts, s.SlowConsumers = 11, 12, 13, 14

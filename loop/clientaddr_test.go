@@ -38,19 +38,3 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
-
-func TestCountEntries(t *testing.T) {
-	for _, tc := range []struct {
-		packet string
-		want   int
-	}{
-		{`{"from":"server","type":"changes","data":[{"type":"open","token":"a"}]}`, 1},
-		{`{"from":"server","type":"changes","data":[{"type":"open","token":"a"},{"type":"close","token":"b"}]}`, 2},
-		// Objects nested in properties, and braces and quotes inside strings, are not entries.
-		{`{"from":"server","type":"changes","data":[{"type":"properties","token":"a","properties":{"k":{"type":"open"},"s":"}{\"[{","l":[{}]}},{"type":"open","token":"c"}]}`, 2},
-	} {
-		if got := countEntries([]byte(tc.packet)); got != tc.want {
-			t.Errorf("countEntries(%s) = %d, want %d", tc.packet, got, tc.want)
-		}
-	}
-}

@@ -142,7 +142,6 @@ func (s *Server) Stats() Snapshot {
 		l.stats.addTo(&out)
 	}
 	out.Conns = int(s.active.Load())
-	out.Users = s.presence.Len()
 	out.Flushes = s.flushes.Load()
 	out.FlushEntries = s.flushEntry.Load()
 	return out

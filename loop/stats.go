@@ -103,42 +103,11 @@ func (s *Stats) countInvalid(code string) {
 	s.Invalid[i].Add(1)
 }
 
-// countEntries counts the entries of a changes packet (the objects of its
-// data array). The server no longer calls it (presence's Flush returns its
-// count); only a test of this package still does.
-func countEntries(packet []byte) int {
-	n, depth, inString, escaped := 0, 0, false, false
-	for _, b := range packet {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-		case b == '"':
-			inString = true
-		case b == '{' || b == '[':
-			if depth == 2 && b == '{' {
-				n++
-			}
-			depth++
-		case b == '}' || b == ']':
-			depth--
-		}
-	}
-	return n
-}
-
 // Snapshot is a plain copy of the counters, summed over loops, with what
 // the server counts itself. Its tags are read as counters' are; a label
 // without a value takes the keys of its field's Each.
 type Snapshot struct {
 	Conns int `metric:"connections_open" help:"WebSocket connections open now (upgraded, not yet closed)."`
-	Users int // users in presence (not reported)
 
 	counters[uint64]
 	ProtocolClose CloseCounts `metric:"connections_closed_total{reason=protocol_error,code}"`
