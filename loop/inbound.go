@@ -22,16 +22,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.state == stateClosing || s.stopping.Load() {
 		// Lingering, or shutting down: nothing more is accepted. Read and
 		// drop rather than leave it unread, which would make the close a reset.
-		_, _ = gc.Discard(-1)
-		c.unread = 0
+		l.discardAll(c)
 		return gnet.None
 	}
 	consumed := 0
 	if c.state == stateHandshake {
 		n, ok := l.handshake(c, in)
 		if !ok {
-			_, _ = gc.Discard(-1)
-			c.unread = 0
+			l.discardAll(c)
 			l.linger(c)
 			l.flushAll()
 			return gnet.None
@@ -41,6 +39,21 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 		consumed = n
 	}
+	consumed += l.readFrames(c, in[consumed:])
+	if c.state == stateClosing {
+		l.discardAll(c) // nothing more will be read from it
+	} else if consumed > 0 {
+		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
+		c.unread -= int32(consumed)
+	}
+	l.endPass(c)
+	return gnet.None
+}
+
+// readFrames handles every whole frame at the front of in and returns the
+// bytes they took. A protocol error closes c with its close code.
+func (l *eventLoop) readFrames(c *conn, in []byte) int {
+	consumed := 0
 	for c.state == stateOpen {
 		n, ev, err := c.rd.Next(in[consumed:])
 		if err != nil {
@@ -55,16 +68,13 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		consumed += n
 		l.onFrame(c, ev)
 	}
-	switch {
-	case c.state == stateClosing:
-		_, _ = gc.Discard(-1) // nothing more will be read from it
-		c.unread = 0
-	case consumed > 0:
-		_, _ = gc.Discard(consumed) // careful: gnet's Discard(0) discards everything
-		c.unread -= int32(consumed)
-	}
-	l.endPass(c)
-	return gnet.None
+	return consumed
+}
+
+// discardAll drops every inbound byte of c: it will read no more.
+func (l *eventLoop) discardAll(c *conn) {
+	_, _ = c.gc.Discard(-1)
+	c.unread = 0
 }
 
 // onFrame handles one complete frame or message from c.
