@@ -132,9 +132,6 @@ func (s *Server) OutboundQueued() int64 { return s.outbound.Load() }
 // Addr is the address the server listens on, with the real port.
 func (s *Server) Addr() string { return s.addr }
 
-// Config returns the configuration in force.
-func (s *Server) Config() Config { return s.cfg }
-
 // Stats adds up every loop's counters.
 func (s *Server) Stats() Snapshot {
 	out := Snapshot{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}
