@@ -53,7 +53,7 @@ func defineFlags(cfg *loop.Config, ops *opsConfig, text *textFlags) *flag.FlagSe
 	fs.SetOutput(io.Discard) // a bad flag gets one line, not the whole usage
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (host:port)")
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops (default: number of CPUs)")
-	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "how often changes are batched and sent; 0 sends at once")
+	fs.DurationVar(&cfg.BatchInterval, "flush-interval", cfg.BatchInterval, "how often changes are batched and sent; 0 sends at once")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "how often every client is pinged")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a client silent for this long")
 	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", cfg.HandshakeTimeout, "close a connection not upgraded within this time")

@@ -84,7 +84,7 @@ func run(args []string, stderr io.Writer) int {
 	if adminLn != nil {
 		adminSrv = serveAdmin(adminLn, srv, log)
 	}
-	log.Info("listening", "addr", srv.Addr(), "loops", cfg.Loops, "flush_interval", cfg.FlushInterval,
+	log.Info("listening", "addr", srv.Addr(), "loops", cfg.Loops, "flush_interval", cfg.BatchInterval,
 		"ping_interval", cfg.PingInterval, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns,
 		"max_outbound", cfg.MaxOutbound, "max_outbound_total", cfg.MaxOutboundTotal)
 

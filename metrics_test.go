@@ -42,7 +42,7 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	cfg := loop.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2
-	cfg.FlushInterval = 0
+	cfg.BatchInterval = 0
 	cfg.PingInterval = time.Hour
 	cfg.IdleTimeout = time.Hour
 	cfg.Demo = false
@@ -278,7 +278,7 @@ func TestMetricsSession(t *testing.T) {
 // received: every flush reaches every open client, and a flush may batch
 // many changes (an entry's properties may themselves look like entries).
 func TestMetricsFlushEntries(t *testing.T) {
-	srv := startAdminServer(t, func(c *loop.Config) { c.FlushInterval = 100 * time.Millisecond })
+	srv := startAdminServer(t, func(c *loop.Config) { c.BatchInterval = 100 * time.Millisecond })
 	packets, entries, seen := 0, 0, map[string]bool{}
 	o := wstest.DialRaw(t, srv.Addr())
 	o.Upgrade()

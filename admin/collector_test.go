@@ -14,12 +14,12 @@ import (
 
 // fakeServer is a Server with fixed answers.
 type fakeServer struct {
-	snap     loop.Snapshot
+	snap     loop.Totals
 	draining bool
 }
 
-func (f *fakeServer) Stats() loop.Snapshot { return f.snap }
-func (f *fakeServer) Draining() bool       { return f.draining }
+func (f *fakeServer) Stats() loop.Totals { return f.snap }
+func (f *fakeServer) Draining() bool     { return f.draining }
 
 // gathered is one collection: series (`name{a="x",b="y"}`) to value, and
 // each family's type and help.
@@ -88,7 +88,7 @@ func diff(t *testing.T, got, want map[string]float64) {
 // seen a connection (no loop has counted) still shows every protocol
 // close code and error code.
 func TestCollectorSeries(t *testing.T) {
-	var s loop.Snapshot
+	var s loop.Totals
 	s.Conns, s.OutboundQueued = 1, 2
 	s.Upgraded, s.BadHandshakes, s.OriginRefused, s.Full = 3, 4, 5, 6
 	s.DrainRefused, s.HandshakeTimeouts, s.HandshakeAborted, s.PlainHTTP = 7, 8, 9, 10
@@ -96,7 +96,7 @@ func TestCollectorSeries(t *testing.T) {
 	s.OutboundShed, s.MailboxLost, s.ShutdownClose = 15, 16, 17
 	s.PacketsRelay, s.PacketsChanges, s.PacketsInvalid, s.RateLimited = 18, 19, 20, 98
 	s.Deliveries, s.BytesIn, s.BytesOut, s.WelcomeBytes = 21, 22, 23, 24
-	s.Flushes, s.FlushEntries, s.Pings, s.MailboxDropped = 25, 26, 27, 28
+	s.Batches, s.BatchEntries, s.Pings, s.MailboxDropped = 25, 26, 27, 28
 	s.ProtocolClose = loop.CloseCounts{1002: 29, 1004: 30, 1005: 0}
 	s.Invalid = loop.ErrorCounts{"bad_json": 31, "other": 32}
 	want := map[string]float64{
@@ -154,7 +154,7 @@ func TestCollectorSeries(t *testing.T) {
 			zero[k] = 0
 		}
 	}
-	diff(t, gather(t, &fakeServer{snap: loop.Snapshot{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}}).values, zero)
+	diff(t, gather(t, &fakeServer{snap: loop.Totals{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}}).values, zero)
 }
 
 // Each family's type and help, as dashboards and alerts know them.

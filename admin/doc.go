@@ -12,7 +12,7 @@
 //   - Collect runs on the scraping goroutine, one per /metrics request, so
 //     scrapes may overlap: each reads the counters once (Server.Stats sums
 //     them over loops then) and keeps nothing. The table of families and
-//     series is read from loop.Snapshot's tags when the package starts and
+//     series is read from loop.Totals's tags when the package starts and
 //     only read after.
 //   - The http.Server that Serve returns is the caller's to shut down.
 package admin

@@ -18,7 +18,7 @@ type family struct {
 	labels []string // names, to check that every series of the family agrees
 }
 
-// series is one tagged field of loop.Snapshot.
+// series is one tagged field of loop.Totals.
 type series struct {
 	family int
 	field  []int    // reflect's index of the field
@@ -31,10 +31,10 @@ type keyed interface {
 	Each(f func(key string, n uint64))
 }
 
-// table is every family and series loop.Snapshot's tags declare, read once
+// table is every family and series loop.Totals's tags declare, read once
 // at start-up: a tag that cannot be read stops the process at once, not at
 // the first scrape.
-var table = mustReadTags(reflect.TypeFor[loop.Snapshot]())
+var table = mustReadTags(reflect.TypeFor[loop.Totals]())
 
 type metricTable struct {
 	families []family

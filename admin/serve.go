@@ -17,7 +17,7 @@ import (
 // Server is what the admin listener reads of a running server; every
 // method must be safe from any goroutine (loop.Server's are).
 type Server interface {
-	Stats() loop.Snapshot
+	Stats() loop.Totals
 	Draining() bool
 }
 

@@ -14,7 +14,7 @@ import (
 type Config struct {
 	Addr             string        // listen address; "127.0.0.1:0" picks a free port
 	Loops            int           // event loops; 0 = one per CPU
-	FlushInterval    time.Duration // changes batching; 0 = at once
+	BatchInterval    time.Duration // -flush-interval: how often changes go out as one batch; 0 = at once
 	PingInterval     time.Duration
 	IdleTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -38,7 +38,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:             ":13372",
 		Loops:            runtime.NumCPU(),
-		FlushInterval:    50 * time.Millisecond,
+		BatchInterval:    50 * time.Millisecond,
 		PingInterval:     20 * time.Second,
 		IdleTimeout:      60 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
@@ -61,7 +61,7 @@ func (c *Config) Validate() error {
 	}
 	check(c.Addr != "", "addr", "must not be empty")
 	check(c.Loops >= 0, "loops", "must be >= 0")
-	check(c.FlushInterval >= 0, "flush-interval", "must be >= 0")
+	check(c.BatchInterval >= 0, "flush-interval", "must be >= 0")
 	check(c.PingInterval > 0, "ping-interval", "must be > 0")
 	check(c.IdleTimeout > 0, "idle-timeout", "must be > 0")
 	check(c.HandshakeTimeout > 0, "handshake-timeout", "must be > 0")

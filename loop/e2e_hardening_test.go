@@ -28,7 +28,7 @@ import (
 // iteration: gnet reads the end of stream first and would drop what was
 // not written by then.
 func TestE2ECloseAnswerNotLostBehindWaitingFlush(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.Loops = 1; c.FlushInterval = time.Second })
+	srv := startServer(t, func(c *loop.Config) { c.Loops = 1; c.BatchInterval = time.Second })
 	for range 300 { // over the fan-out size at which a loop's writes wait
 		r := wstest.DialRaw(t, srv.Addr())
 		r.Upgrade()

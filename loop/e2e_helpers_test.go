@@ -35,7 +35,7 @@ func startServer(t testing.TB, edit func(*loop.Config)) *testServer {
 	cfg := loop.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2 // more than one loop, so relays cross loops
-	cfg.FlushInterval = 10 * time.Millisecond
+	cfg.BatchInterval = 10 * time.Millisecond
 	cfg.PingInterval = 5 * time.Second
 	cfg.IdleTimeout = 20 * time.Second
 	cfg.HandshakeTimeout = 5 * time.Second

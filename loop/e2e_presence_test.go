@@ -148,7 +148,7 @@ func connectNoWelcomeAsync(t *testing.T, url string, i int) *wstest.Client {
 // a close to everyone (a client that saw it in its welcome must hear that it
 // left), and a batch never holds both its open and its close.
 func TestE2EJoinAndLeaveWithinOneBatch(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 400 * time.Millisecond })
+	srv := startServer(t, func(c *loop.Config) { c.BatchInterval = 400 * time.Millisecond })
 	a := connect(t, srv, "A")
 	a.WaitKnows(a.Token)
 	b := connect(t, srv, "B")
@@ -207,7 +207,7 @@ func TestE2ETokensUniqueAndRandom(t *testing.T) {
 
 // A flush interval of 0 sends every change at once; the rules hold the same.
 func TestE2EFlushIntervalZero(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 0 })
+	srv := startServer(t, func(c *loop.Config) { c.BatchInterval = 0 })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
 	a.WaitKnows(a.Token, b.Token)

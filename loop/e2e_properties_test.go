@@ -70,7 +70,7 @@ func TestE2EPropertiesDeltas(t *testing.T) {
 // Several changes of one key between two flushes reach the others as its
 // newest value; a key set then deleted within a batch ends deleted.
 func TestE2EPropertiesNewestValueWins(t *testing.T) {
-	srv := startServer(t, func(c *loop.Config) { c.FlushInterval = 200 * time.Millisecond })
+	srv := startServer(t, func(c *loop.Config) { c.BatchInterval = 200 * time.Millisecond })
 	a := connect(t, srv, "A")
 	b := connect(t, srv, "B")
 	a.WaitKnows(a.Token, b.Token)

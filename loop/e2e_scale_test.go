@@ -347,7 +347,7 @@ func TestE2EScale2000Clients(t *testing.T) {
 		t.Skip("2,000 clients: skipped under -short")
 	}
 	srv := startServer(t, func(c *loop.Config) {
-		c.FlushInterval = 50 * time.Millisecond
+		c.BatchInterval = 50 * time.Millisecond
 		c.HandshakeTimeout = time.Minute
 		c.IdleTimeout = 10 * time.Minute
 		c.PingInterval = 10 * time.Minute

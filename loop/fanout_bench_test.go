@@ -146,7 +146,7 @@ func benchFanout(b *testing.B, receivers int) {
 	cfg := loop.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2
-	cfg.FlushInterval = time.Second
+	cfg.BatchInterval = time.Second
 	cfg.MaxOutbound = 64 << 20
 	cfg.HandshakeTimeout = time.Minute
 	srv, err := loop.Start(cfg)

@@ -38,10 +38,10 @@ type Server struct {
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*eventLoop] // copy-on-write: loops seen so far
 
-	flushMu    sync.Mutex // one flush at a time, so batches reach loops in order
-	flushBuf   []byte     // guarded by flushMu
-	flushes    atomic.Uint64
-	flushEntry atomic.Uint64
+	batchMu      sync.Mutex // one batch at a time, so batches reach loops in order
+	batchBuf     []byte     // guarded by batchMu
+	batches      atomic.Uint64
+	batchEntries atomic.Uint64
 
 	refusals *refusalLog
 
@@ -51,7 +51,7 @@ type Server struct {
 	draining    atomic.Bool
 	stopOnce    sync.Once
 	runErr      chan error
-	flusherDone chan struct{}
+	batcherDone chan struct{}
 }
 
 // Start listens on cfg.Addr and serves until Shutdown. It returns once the
@@ -77,7 +77,7 @@ func Start(cfg Config) (*Server, error) {
 		refusals:    newRefusalLog(cfg.Logger),
 		stop:        make(chan struct{}),
 		runErr:      make(chan error, 1),
-		flusherDone: make(chan struct{}),
+		batcherDone: make(chan struct{}),
 	}
 	s.maxMailbox = cfg.mailboxBound()
 	s.loops.Store(new([]*eventLoop))
@@ -101,7 +101,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	go s.flusher()
+	go s.batcher()
 	go s.refusals.run(s.stop)
 	return s, nil
 }
@@ -133,14 +133,14 @@ func (s *Server) OutboundQueued() int64 { return s.outbound.Load() }
 func (s *Server) Addr() string { return s.addr }
 
 // Stats adds up every loop's counters.
-func (s *Server) Stats() Snapshot {
-	out := Snapshot{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}
+func (s *Server) Stats() Totals {
+	out := Totals{ProtocolClose: map[int]uint64{}, Invalid: map[string]uint64{}}
 	for _, l := range *s.loops.Load() {
 		l.stats.addTo(&out)
 	}
 	out.Conns = int(s.active.Load())
-	out.Flushes = s.flushes.Load()
-	out.FlushEntries = s.flushEntry.Load()
+	out.Batches = s.batches.Load()
+	out.BatchEntries = s.batchEntries.Load()
 	return out
 }
 
@@ -166,8 +166,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopping.Store(true)
 		s.onEveryLoop(ctx, jobBarrier)
 		close(s.stop)
-		<-s.flusherDone
-		s.flush()
+		<-s.batcherDone
+		s.sendBatch()
 		s.onEveryLoop(ctx, jobShutdown)
 		s.awaitHangUps(ctx, time.Second)
 		err = s.eng.Stop(ctx)
@@ -281,44 +281,44 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // changed is called after every presence change; with flush-interval 0 the
 // batch goes out at once.
 func (s *Server) changed() {
-	if s.cfg.FlushInterval == 0 {
-		s.flush()
+	if s.cfg.BatchInterval == 0 {
+		s.sendBatch()
 	}
 }
 
-// flusher sends the changes batch every flush interval: one timer for the
+// batcher sends the changes batch every flush interval: one timer for the
 // whole server.
-func (s *Server) flusher() {
-	defer close(s.flusherDone)
-	if s.cfg.FlushInterval == 0 {
-		<-s.stop // changed() flushes at once; nothing to time
+func (s *Server) batcher() {
+	defer close(s.batcherDone)
+	if s.cfg.BatchInterval == 0 {
+		<-s.stop // changed() sends each batch at once; nothing to time
 		return
 	}
-	t := time.NewTicker(s.cfg.FlushInterval)
+	t := time.NewTicker(s.cfg.BatchInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.flush()
+			s.sendBatch()
 		}
 	}
 }
 
-// flush encodes the pending changes once and fans them out to every loop.
-func (s *Server) flush() {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
+// sendBatch encodes the pending changes once and fans them out to every loop.
+func (s *Server) sendBatch() {
+	s.batchMu.Lock()
+	defer s.batchMu.Unlock()
 	f := newFrame()
-	body, entries := s.presence.Flush(s.flushBuf[:0])
-	s.flushBuf = body[:0]
+	body, entries := s.presence.Flush(s.batchBuf[:0])
+	s.batchBuf = body[:0]
 	if len(body) == 0 {
 		f.release()
 		return
 	}
-	s.flushes.Add(1)
-	s.flushEntry.Add(uint64(entries))
+	s.batches.Add(1)
+	s.batchEntries.Add(uint64(entries))
 	f.b = codec.AppendFrameHeader(f.b, ws.OpText, len(body))
 	f.b = append(f.b, body...)
 	s.broadcast(f, nil)

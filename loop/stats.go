@@ -12,7 +12,7 @@ import (
 )
 
 // counters are the server's counters, each declared here and nowhere else:
-// a loop holds them as atomics (Stats), a sum as plain numbers (Snapshot),
+// a loop holds them as atomics (Stats), a sum as plain numbers (Totals),
 // and the admin listener reports each as its tag says:
 //
 //	metric:"family{label=value,...}"  the series; a family not ending in _total is a gauge
@@ -103,18 +103,18 @@ func (s *Stats) countInvalid(code string) {
 	s.Invalid[i].Add(1)
 }
 
-// Snapshot is a plain copy of the counters, summed over loops, with what
+// Totals is a plain copy of the counters, summed over loops, with what
 // the server counts itself. Its tags are read as counters' are; a label
 // without a value takes the keys of its field's Each.
-type Snapshot struct {
+type Totals struct {
 	Conns int `metric:"connections_open" help:"WebSocket connections open now (upgraded, not yet closed)."`
 
 	counters[uint64]
 	ProtocolClose CloseCounts `metric:"connections_closed_total{reason=protocol_error,code}"`
 	Invalid       ErrorCounts `metric:"packets_invalid_total{code}" help:"Packets refused with an error packet, by error code."`
 
-	Flushes      uint64 `metric:"flushes_total" help:"Changes packets broadcast (flushes that had something to send)."`
-	FlushEntries uint64 `metric:"flush_entries_total" help:"Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."`
+	Batches      uint64 `metric:"flushes_total" help:"Changes packets broadcast (flushes that had something to send)."`
+	BatchEntries uint64 `metric:"flush_entries_total" help:"Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."`
 }
 
 // CloseCounts are closes for a protocol error, by close code.
@@ -149,7 +149,7 @@ func (m ErrorCounts) Each(f func(code string, n uint64)) {
 
 // addTo adds this loop's counters to out: counters by position, the ones
 // by code by their code.
-func (s *Stats) addTo(out *Snapshot) {
+func (s *Stats) addTo(out *Totals) {
 	src, dst := reflect.ValueOf(&s.counters).Elem(), reflect.ValueOf(&out.counters).Elem()
 	for i := range src.NumField() {
 		n := src.Field(i).Addr().Interface().(*atomic.Uint64).Load()
