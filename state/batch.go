@@ -41,10 +41,11 @@ func (p *Presence) record(u *user) *change {
 // Flush appends to dst the changes packet holding what changed since the
 // last Flush, and empties the batch; entries is how many the packet holds,
 // so the server can count them without reading the packet again. If nothing
-// changed dst comes back as it was, with 0. Per token, in the order tokens first appeared in the batch: joined
-// and still here: open, then all its properties if it set any; left: close
-// (also when it joined in this batch); otherwise one properties entry with
-// the changed keys' newest values, null for a deleted key.
+// changed dst comes back as it was, with 0. Per token, in the order tokens
+// first appeared in the batch: joined and still here: open, then all its
+// properties if it set any; left: close (also when it joined in this
+// batch); otherwise one properties entry with the changed keys' newest
+// values, null for a deleted key.
 //
 // A user who joined in this batch gets the same delta as anyone: every key
 // it set since joining, which is all its properties, plus null for the keys
