@@ -1,7 +1,7 @@
 package codec
 
 // Entries walks the entries of a changes packet's data as a client reads
-// them, without building values: a welcome reaches a megabyte at 20,000
+// them, without building values: a welcome reaches a megabyte at 19,000
 // users and every client reads one. Entries spelled exactly as the server
 // spells them (open, close and properties; all but one of a welcome) take
 // a prefix comparison, a scan of the token and, for properties, of the
