@@ -35,6 +35,7 @@ type Conn struct {
 	epollOut bool   // a write met a full socket: wait for EPOLLOUT
 	dirty    bool
 	closeBy  time.Time
+	noRead   bool // StopReading: only a hang-up or an error is noticed
 	rd       codec.Reader
 }
 
@@ -47,17 +48,20 @@ func (c *Conn) Up() bool { return c.state == stateOpen }
 // Outbound returns the bytes queued and not yet written.
 func (c *Conn) Outbound() int { return len(c.out) }
 
-func (l *Loop) dial(t *Target, id int) {
+func (l *Loop) dial(t *Target, id int) *Conn {
 	c := &Conn{ID: id, loop: l, fd: -1, target: t, key: codec.NewClientKey()}
 	c.rd = codec.Reader{Client: true, MaxMessage: l.e.cfg.MaxMessage}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		c.state = stateClosed
 		l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
-		return
+		return c
 	}
 	c.fd = fd
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if t.RcvBuf > 0 {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, t.RcvBuf)
+	}
 	if n := len(t.Sources); n > 0 {
 		// Defer the port choice to connect, so each source address has its
 		// own port range per destination.
@@ -66,7 +70,7 @@ func (l *Loop) dial(t *Target, id int) {
 			unix.Close(fd)
 			c.state = stateClosed
 			l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
-			return
+			return c
 		}
 	}
 	c.DialedAt = time.Now()
@@ -77,7 +81,7 @@ func (l *Loop) dial(t *Target, id int) {
 		c.state = stateClosed
 		local := err == unix.EADDRNOTAVAIL || err == unix.EMFILE || err == unix.ENFILE
 		l.e.cfg.Handler.OnDown(c, &DialError{Local: local, Err: err})
-		return
+		return c
 	}
 	c.epollOut = true
 	if err := l.register(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
@@ -85,7 +89,7 @@ func (l *Loop) dial(t *Target, id int) {
 		unix.Close(fd)
 		c.state = stateClosed
 		l.e.cfg.Handler.OnDown(c, &DialError{Local: true, Err: err})
-		return
+		return c
 	}
 	// On loopback the connection is usually up by now: send the upgrade
 	// request at once rather than after this loop's next wait, which can
@@ -93,12 +97,16 @@ func (l *Loop) dial(t *Target, id int) {
 	if _, err := unix.Getpeername(fd); err == nil {
 		c.connected()
 	}
+	return c
 }
 
-// connected sends the upgrade request.
+// connected sends the upgrade request (with HoldRequest, only what the
+// caller queued).
 func (c *Conn) connected() {
 	c.state = stateHandshaking
-	c.out = codec.AppendClientRequest(c.out, c.target.HostPort, c.target.Path, c.key)
+	if !c.target.HoldRequest {
+		c.out = codec.AppendClientRequest(c.out, c.target.HostPort, c.target.Path, c.key)
+	}
 	c.writeOut()
 }
 
@@ -118,7 +126,11 @@ func (c *Conn) handle(events uint32) {
 		return
 	}
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
-		c.readable()
+		if !c.noRead {
+			c.readable()
+		} else if events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+			c.hungUp()
+		}
 	}
 	if c.state != stateClosed && events&unix.EPOLLOUT != 0 {
 		c.writeOut()
@@ -131,6 +143,9 @@ func (c *Conn) handle(events uint32) {
 func (c *Conn) readable() {
 	l := c.loop
 	for i := 0; ; i++ {
+		if c.noRead {
+			return
+		}
 		if i == 4 {
 			l.again = append(l.again, c)
 			return
@@ -305,6 +320,59 @@ func frameSize(b []byte) int {
 // WriteText queues a masked text message. It reports false when the
 // connection is not open.
 func (c *Conn) WriteText(p []byte) bool { return c.writeFrame(ws.OpText, p) }
+
+// WriteFrame queues one masked frame, final or not, of any opcode: the
+// pieces of a fragmented message, pings, or frames a server must refuse.
+// It reports false when the connection is not open.
+func (c *Conn) WriteFrame(op ws.OpCode, fin bool, p []byte) bool {
+	start := len(c.out)
+	if !c.writeFrame(op, p) {
+		return false
+	}
+	if !fin {
+		c.out[start] &^= 0x80
+	}
+	return true
+}
+
+// WriteRaw queues bytes as they are, before or after the upgrade: with
+// Target.HoldRequest, the request head itself. It reports false when the
+// connection is closing or closed.
+func (c *Conn) WriteRaw(b []byte) bool {
+	if c.state != stateDialing && c.state != stateHandshaking && c.state != stateOpen {
+		return false
+	}
+	c.out = append(c.out, b...)
+	if !c.dirty {
+		c.dirty = true
+		c.loop.dirty = append(c.loop.dirty, c)
+	}
+	return true
+}
+
+// StopReading makes the connection read nothing more, as a client that
+// has stopped reading would: what the server sends fills the kernel's
+// buffers and then waits in the server. A hang-up or an error still ends
+// it (OnDown).
+func (c *Conn) StopReading() { c.noRead = true }
+
+// ResumeReading undoes StopReading and reads what has piled up, for
+// instance to learn at the end whether the server closed the connection.
+func (c *Conn) ResumeReading() {
+	if c.noRead && c.state != stateClosed {
+		c.noRead = false
+		c.readable() // no new edge comes for what is already there
+	}
+}
+
+// hungUp ends a connection that no longer reads, on a hang-up or error.
+func (c *Conn) hungUp() {
+	if errno, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && errno != 0 {
+		c.fail(&NetError{Op: "read", Err: unix.Errno(errno)})
+		return
+	}
+	c.fail(ErrEOF)
+}
 
 func (c *Conn) writeFrame(op ws.OpCode, p []byte) bool {
 	if c.state != stateOpen {

@@ -44,6 +44,14 @@ type Target struct {
 	HostPort string
 	Path     string
 	Sources  [][4]byte
+
+	// RcvBuf, when positive, is the socket's SO_RCVBUF, set before connect
+	// so the TCP window is small from the start: a client that stops
+	// reading then makes the server's output to it pile up in the server.
+	RcvBuf int
+	// HoldRequest sends no upgrade request: the caller writes whatever it
+	// likes (WriteRaw), for instance a request head a byte at a time.
+	HoldRequest bool
 }
 
 // ParseTarget turns a ws://HOST:PORT/PATH URL into a Target. Only IPv4
@@ -150,6 +158,11 @@ func (e *Engine) Dial(t *Target, id int) {
 	l := e.LoopOf(id)
 	l.Execute(func() { l.dial(t, id) })
 }
+
+// Dial opens connection id to t on this loop and returns it at once, for a
+// caller that writes to it before it is up (Target.HoldRequest). Loop
+// goroutine only. A dial that fails at once has already called OnDown.
+func (l *Loop) Dial(t *Target, id int) *Conn { return l.dial(t, id) }
 
 // Close stops every loop, closing its connections without a close
 // handshake (OnDown is not called), and waits for them.

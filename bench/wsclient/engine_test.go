@@ -3,6 +3,8 @@ package wsclient
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -168,5 +170,171 @@ func TestParseTarget(t *testing.T) {
 		if _, err := ParseTarget(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// serverFor accepts one connection on a fresh listener and hands it to
+// serve; it returns the target to dial.
+func serverFor(t *testing.T, serve func(c net.Conn)) Target {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	target, err := ParseTarget("ws://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+// upgradeConn reads a request head and answers 101.
+func upgradeConn(c net.Conn) *bufio.Reader {
+	br := bufio.NewReader(c)
+	key := ""
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Sec-WebSocket-Key") {
+			key = strings.TrimSpace(v)
+		}
+	}
+	c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + codec.AcceptKey(key) + "\r\n\r\n"))
+	return br
+}
+
+// With HoldRequest the engine sends no request: the bytes written raw
+// arrive as they are, and a server that hangs up ends the connection.
+func TestHeldRequestWritesRaw(t *testing.T) {
+	got := make(chan string, 1)
+	target := serverFor(t, func(c net.Conn) {
+		b := make([]byte, 64)
+		n, _ := io.ReadAtLeast(c, b, 5)
+		got <- string(b[:n])
+	})
+	target.HoldRequest = true
+	rec := &recorder{}
+	e, err := New(Config{Loops: 1, Handler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	l := e.Loops()[0]
+	l.Execute(func() {
+		c := l.Dial(&target, 0)
+		c.WriteRaw([]byte("GE"))
+		c.WriteRaw([]byte("T /"))
+	})
+	if s := <-got; s != "GET /" {
+		t.Fatalf("server read %q", s)
+	}
+	rec.wait(t, "the hang-up", func() bool { return len(rec.downs) == 1 })
+	if rec.up != 0 || !errors.Is(rec.downs[0], ErrEOF) {
+		t.Fatalf("up %d down %v", rec.up, rec.downs[0])
+	}
+}
+
+// WriteFrame sends a message in pieces and pings; a connection that stops
+// reading leaves the server's writes waiting (its receive buffer is
+// small), and reads them all once it resumes, close frame included.
+func TestFragmentsStopAndResumeReading(t *testing.T) {
+	const chunk = 64 << 10
+	blocked := make(chan int64, 1)
+	resume := make(chan struct{})
+	seen := make(chan string, 4)
+	target := serverFor(t, func(c net.Conn) {
+		br := upgradeConn(c)
+		if br == nil {
+			return
+		}
+		var rd codec.Reader
+		var buf []byte
+		tmp := make([]byte, 4096)
+		for frames := 0; frames < 2; {
+			n, err := br.Read(tmp)
+			if err != nil {
+				return
+			}
+			buf = append(buf, tmp[:n]...)
+			for {
+				m, ev, err := rd.Next(buf)
+				if err != nil || m == 0 {
+					break
+				}
+				buf = buf[m:]
+				name, ok := map[ws.OpCode]string{ws.OpText: "text", ws.OpPing: "ping"}[ev.Op]
+				if ok { // not a fragment, which the reader keeps
+					seen <- name + " " + string(ev.Payload)
+					frames++
+				}
+			}
+		}
+		// The client reads nothing now: write until the writes stall.
+		var wrote int64
+		frame := codec.AppendFrame(nil, ws.OpText, bytes.Repeat([]byte("z"), chunk))
+		for {
+			c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+			n, err := c.Write(frame)
+			wrote += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		blocked <- wrote
+		<-resume
+		c.SetWriteDeadline(time.Time{})
+		c.Write(frame[wrote%int64(len(frame)):]) // the rest of a frame cut short
+		c.Write(codec.AppendClose(nil, 1008, "slow"))
+	})
+	target.RcvBuf = 4096
+	rec := &recorder{}
+	e, err := New(Config{Loops: 1, Handler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	l := e.Loops()[0]
+	var conn *Conn
+	l.Execute(func() { conn = l.Dial(&target, 0) })
+	rec.wait(t, "the upgrade", func() bool { return rec.up == 1 })
+	l.Execute(func() {
+		conn.WriteFrame(ws.OpText, false, []byte("he"))
+		conn.WriteFrame(ws.OpPing, true, []byte("p"))
+		conn.WriteFrame(ws.OpContinuation, true, []byte("llo"))
+		conn.StopReading()
+	})
+	if a, b := <-seen, <-seen; a != "ping p" || b != "text hello" {
+		t.Fatalf("server saw %q, %q", a, b)
+	}
+	wrote := <-blocked
+	if wrote > 8<<20 {
+		t.Fatalf("server wrote %d bytes to a client that reads nothing", wrote)
+	}
+	close(resume)
+	l.Execute(func() { conn.ResumeReading() })
+	rec.wait(t, "the close", func() bool { return len(rec.downs) == 1 })
+	var ce *ClosedError
+	if !errors.As(rec.downs[0], &ce) || ce.Code != 1008 {
+		t.Fatalf("down %v", rec.downs[0])
+	}
+	if n := int64(len(rec.texts)) * chunk; n < wrote-chunk {
+		t.Fatalf("read %d of the %d bytes written", n, wrote)
 	}
 }
