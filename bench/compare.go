@@ -119,6 +119,12 @@ func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", f.Name, formatValue(f.Value), f.Unit, prev, f.Mark)
 		}
+		if len(r.Goals) > 0 {
+			fmt.Fprintln(w)
+			for _, g := range r.Goals {
+				fmt.Fprintf(w, "- goal: %s %s (want %s): **%s**\n", g.Name, g.Got, g.Want, g.verdict())
+			}
+		}
 		if len(r.Failures)+len(r.Warnings) > 0 {
 			fmt.Fprintln(w)
 			for _, f := range r.Failures {

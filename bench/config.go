@@ -31,9 +31,18 @@ type Config struct {
 	Name            string // label in reports; the scenario by default
 	CPUProfile      string
 	MemProfile      string
+	Abuse           AbuseConfig // abuse only
 }
 
-var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn"}
+var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn", "abuse"}
+
+// defaultAbuse is the abuse scenario's flag defaults, for callers that
+// build a Config without flags (the standard set).
+func defaultAbuse() AbuseConfig {
+	var a AbuseConfig
+	a.flags(flag.NewFlagSet("", flag.ContinueOnError))
+	return a
+}
 
 // defaults per scenario for the flags left unset.
 func (c *Config) fill(set map[string]bool) {
@@ -46,11 +55,13 @@ func (c *Config) fill(set map[string]bool) {
 			c.Rate = 100
 		case "churn":
 			c.Rate = 100
+		case "abuse":
+			c.Rate = 20
 		}
 	}
 	if !set["senders"] {
 		switch c.Scenario {
-		case "broadcast":
+		case "broadcast", "abuse":
 			c.Senders = min(10, c.N)
 		default:
 			c.Senders = c.N
@@ -59,7 +70,7 @@ func (c *Config) fill(set map[string]bool) {
 	if c.Senders > c.N {
 		c.Senders = c.N
 	}
-	if !set["settle"] && (c.Scenario == "churn" || c.Scenario == "unicast") {
+	if !set["settle"] && (c.Scenario == "churn" || c.Scenario == "unicast" || c.Scenario == "abuse") {
 		c.Settle = true
 	}
 }
@@ -81,6 +92,11 @@ func (c *Config) params() map[string]any {
 		p["duration_s"] = c.Duration.Seconds()
 	case "idle":
 		p["duration_s"] = c.Duration.Seconds()
+	case "abuse":
+		p["senders"] = c.Senders
+		p["rate"] = c.Rate
+		p["duration_s"] = c.Duration.Seconds()
+		c.Abuse.params(p)
 	}
 	return p
 }
@@ -89,7 +105,11 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("hangoutd bench "+c.Scenario, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:13372/", "server to drive: ws://HOST:PORT/PATH")
-	fs.IntVar(&c.N, "n", 1000, "clients")
+	n := 1000
+	if c.Scenario == "abuse" {
+		n = 200 // well-behaved clients next to the hostile ones
+	}
+	fs.IntVar(&c.N, "n", n, "clients")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 256, "connections dialed but not yet welcomed, at most")
 	fs.IntVar(&c.Loops, "loops", runtime.NumCPU(), "client event loops")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window (idle: how long to hold)")
@@ -97,8 +117,8 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight")
 	fs.DurationVar(&c.Timeout, "timeout", 3*time.Minute, "bound on connecting and settling")
 	fs.BoolVar(&c.Settle, "settle", false, "also wait until every client has seen every other (default on for unicast, churn)")
-	fs.IntVar(&c.Senders, "senders", 0, "clients that send (default: broadcast 10, others all)")
-	fs.Float64Var(&c.Rate, "rate", 0, "aggregate packets/s; 0 = closed loop (presence: updates/s, default 100; churn: leaves and joins/s, default 100)")
+	fs.IntVar(&c.Senders, "senders", 0, "clients that send (default: broadcast and abuse 10, others all)")
+	fs.Float64Var(&c.Rate, "rate", 0, "aggregate packets/s; 0 = closed loop (presence: updates/s, default 100; churn: leaves and joins/s, default 100; abuse: broadcast packets/s, default 20)")
 	fs.IntVar(&c.Window, "window", 1, "closed loop: packets in flight per sender")
 	fs.IntVar(&c.PID, "pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.JSON, "json", "", "write every figure to this JSON file")
@@ -107,6 +127,9 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Name, "name", "", "label for the report")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write the bench's own heap profile here, taken with the clients still up")
+	if c.Scenario == "abuse" {
+		c.Abuse.flags(fs)
+	}
 	return fs
 }
 
@@ -130,6 +153,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-duration and -timeout must be positive")
 	case c.Scenario == "unicast" && c.N < 2:
 		return fmt.Errorf("unicast needs -n >= 2")
+	case c.Scenario == "abuse" && c.N < 2:
+		return fmt.Errorf("abuse needs -n >= 2")
+	case c.Scenario == "abuse" && c.Rate == 0 && c.Abuse.UnicastRate == 0:
+		return fmt.Errorf("abuse needs -rate or -unicast-rate > 0")
+	case c.Scenario == "abuse":
+		return c.Abuse.validate()
 	}
 	return nil
 }

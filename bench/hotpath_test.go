@@ -19,7 +19,7 @@ func hotRunner(kind trafficKind) (*runner, *loopState) {
 	}
 	r.tokOf = make([]atomic.Int32, 2)
 	r.traffic = kind
-	r.winEnd = 1 << 62
+	r.win.set(0, 1<<62, 1<<62)
 	ls := newLoopState(r, nil)
 	for i := range r.clients {
 		r.clients[i] = client{idx: int32(i), state: cUp}

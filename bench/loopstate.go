@@ -19,6 +19,7 @@ type counters struct {
 	OOO        int64
 	Corrupt    int64
 	Sent       int64 // packets (updates) sent inside the window
+	Expected   int64 // deliveries those owe: receivers per packet
 	SentAll    int64
 	Pings      int64
 	Changes    int64 // changes packets
@@ -33,6 +34,7 @@ func (c *counters) add(o counters) {
 	c.OOO += o.OOO
 	c.Corrupt += o.Corrupt
 	c.Sent += o.Sent
+	c.Expected += o.Expected
 	c.SentAll += o.SentAll
 	c.Pings += o.Pings
 	c.Changes += o.Changes
@@ -73,13 +75,10 @@ type loopState struct {
 	nextBat     int
 
 	// sending
-	senders   []int32
-	rr        int
-	rateStart int64
-	rateSent  int64
-	loopRate  float64
-	timer     *wsclient.Timer
-	ackFn     func(int64)
+	senders []int32  // closed loop: this loop's senders
+	streams []stream // at a rate
+	timer   *wsclient.Timer
+	ackFn   func(int64)
 }
 
 func newLoopState(r *runner, l *wsclient.Loop) *loopState {

@@ -23,6 +23,8 @@ scenarios:
   presence   clients update a property at -rate per second; time until every client has seen it
   idle       -n clients hold for -duration answering pings
   churn      -n clients while -rate per second leave and join for -duration; views and server memory checked
+  abuse      -n clients send broadcast (-rate) and unicast (-unicast-rate) packets, alone and then next to
+             hostile clients; server RSS, their p99 and losses against goals, and whether the server stays up
 
 exit status: 0 ran and the server behaved, 2 the server misbehaved (reasons on stderr), 1 usage or bench error
 run 'hangoutd bench SCENARIO -h' for the flags
@@ -141,6 +143,8 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 		r.runTraffic(trafficPresence)
 	case "churn":
 		r.runChurn()
+	case "abuse":
+		r.runAbuse()
 	}
 	r.addEnd()
 	stop()

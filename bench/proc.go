@@ -18,9 +18,10 @@ const clockTicks = 100 // USER_HZ; fixed at 100 on Linux for /proc/PID/stat
 
 // procStat is a process's CPU seconds (user+system) and resident memory.
 type procStat struct {
-	CPU float64 // seconds
-	RSS int64   // bytes
-	FDs int     // open descriptors (-1 when unreadable)
+	CPU   float64 // seconds
+	RSS   int64   // bytes
+	FDs   int     // open descriptors (-1 when unreadable)
+	State byte    // R, S, D, Z (exited, not yet reaped) ...
 }
 
 // readProc reads /proc/PID/stat and, with fds, counts /proc/PID/fd
@@ -43,7 +44,7 @@ func readProc(pid int, fds bool) (procStat, error) {
 	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
 	st, _ := strconv.ParseInt(string(f[12]), 10, 64)
 	rss, _ := strconv.ParseInt(string(f[21]), 10, 64)
-	s := procStat{CPU: float64(ut+st) / clockTicks, RSS: rss * int64(os.Getpagesize()), FDs: -1}
+	s := procStat{CPU: float64(ut+st) / clockTicks, RSS: rss * int64(os.Getpagesize()), FDs: -1, State: f[0][0]}
 	if fds {
 		if f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd"); err == nil {
 			names, _ := f.Readdirnames(-1)
@@ -52,6 +53,24 @@ func readProc(pid int, fds bool) (procStat, error) {
 		}
 	}
 	return s, nil
+}
+
+// readVmHWM reads a process's peak RSS over its life from /proc/PID/status.
+func readVmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			f := bytes.Fields(v)
+			if len(f) == 2 && string(f[1]) == "kB" {
+				kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
 }
 
 // selfCPU is the bench's own CPU seconds, from getrusage (microsecond resolution).

@@ -46,10 +46,30 @@ type Result struct {
 	Started      time.Time      `json:"started"`
 	Figures      []Figure       `json:"figures"`
 	Series       []Point        `json:"series,omitempty"`
+	Goals        []Goal         `json:"goals,omitempty"`
 	OK           bool           `json:"ok"`
 	Failures     []string       `json:"failures,omitempty"`
 	FailureCount int            `json:"failure_count"`
 	Warnings     []string       `json:"warnings,omitempty"`
+}
+
+// Goal is a target a scenario holds the server to (abuse), and how it did.
+type Goal struct {
+	Name    string `json:"name"`
+	Want    string `json:"want"`
+	Got     string `json:"got"`
+	Met     bool   `json:"met"`
+	Skipped bool   `json:"skipped,omitempty"` // not checked: the run lacked what it needs
+}
+
+func (g Goal) verdict() string {
+	switch {
+	case g.Skipped:
+		return "not checked"
+	case g.Met:
+		return "met"
+	}
+	return "NOT MET"
 }
 
 func (res *Result) add(name string, v float64, unit string) {
@@ -105,6 +125,9 @@ func (res *Result) WriteTable(w io.Writer) {
 	tw.Flush()
 	for _, wn := range res.Warnings {
 		fmt.Fprintln(w, "warning:", wn)
+	}
+	for _, g := range res.Goals {
+		fmt.Fprintf(w, "goal: %s %s (want %s): %s\n", g.Name, g.Got, g.Want, g.verdict())
 	}
 	if res.OK {
 		fmt.Fprintln(w, "result: ok")

@@ -71,9 +71,7 @@ type runner struct {
 	traffic    trafficKind
 	closedLoop bool
 	receivers  int64
-	winStart   int64
-	winEnd     int64
-	stopAt     int64
+	win        window
 	ledger     []ledgerEntry
 	ledgerNext atomic.Int64
 
@@ -105,7 +103,22 @@ const (
 	trafficBroadcast
 	trafficUnicast
 	trafficPresence
+	trafficMixed // abuse: the first -senders broadcast, every client sends unicast
 )
+
+// window is the measured part of a run in ns since the run began: what is
+// sent in [start, end) counts, and sending stops at stop. The abuse
+// scenario moves it between its phases while packets are in flight, so
+// the loops read it atomically.
+type window struct{ start, end, stop atomic.Int64 }
+
+func (w *window) set(start, end, stop int64) {
+	w.start.Store(start)
+	w.end.Store(end)
+	w.stop.Store(stop)
+}
+
+func (w *window) holds(t int64) bool { return t >= w.start.Load() && t < w.end.Load() }
 
 func newRunner(cfg *Config, maxClients int) (*runner, error) {
 	t, err := wsclient.ParseTarget(cfg.URL)

@@ -169,9 +169,9 @@ func (r *runner) runTraffic(kind trafficKind) {
 		r.receivers = int64(n)
 	}
 	start := r.now()
-	r.winStart = start + int64(r.cfg.Warmup)
-	r.winEnd = r.winStart + int64(r.cfg.Duration)
-	r.stopAt = r.winEnd
+	winStart := start + int64(r.cfg.Warmup)
+	winEnd := winStart + int64(r.cfg.Duration)
+	r.win.set(winStart, winEnd, winEnd)
 	if kind == trafficPresence {
 		r.ledger = make([]ledgerEntry, int((r.cfg.Warmup+r.cfg.Duration+time.Second).Seconds()*r.cfg.Rate)+64)
 	}
@@ -184,11 +184,11 @@ func (r *runner) runTraffic(kind trafficKind) {
 		ls.startSending(senders)
 	})
 	base := r.base
-	if !r.sleepUntil(base.Add(time.Duration(r.winStart))) {
+	if !r.sleepUntil(base.Add(time.Duration(winStart))) {
 		return
 	}
 	mA := r.mark()
-	if !r.sleepUntil(base.Add(time.Duration(r.winEnd))) {
+	if !r.sleepUntil(base.Add(time.Duration(winEnd))) {
 		return
 	}
 	mB := r.mark()
@@ -199,12 +199,12 @@ func (r *runner) runTraffic(kind trafficKind) {
 		if c, err = r.counters(); err != nil {
 			return false
 		}
-		return c.Received >= c.Sent*r.receivers
+		return c.Received >= c.Expected
 	})
 	c, _ = r.counters()
-	expected := c.Sent * r.receivers
+	expected := c.Expected
 	lost := max(0, expected-c.Received)
-	secs := float64(r.winEnd-r.winStart) / 1e9
+	secs := float64(winEnd-winStart) / 1e9
 	if kind == trafficPresence {
 		res.add("updates_sent", float64(c.Sent), "")
 	} else {
@@ -224,7 +224,7 @@ func (r *runner) runTraffic(kind trafficKind) {
 		for i := range r.ledger {
 			e := &r.ledger[i]
 			s := e.sentAt.Load()
-			if s == 0 || s < r.winStart || s >= r.winEnd {
+			if s == 0 || s < winStart || s >= winEnd {
 				continue
 			}
 			if a := e.allAt.Load(); a > 0 {

@@ -66,7 +66,7 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 	ls.ctr.Deliveries++
 	recordUS(ls.ilat, lat)
 	var dup, ooo bool
-	if r.traffic == trafficBroadcast && int(from) < r.cfg.Senders {
+	if (r.traffic == trafficBroadcast || r.traffic == trafficMixed) && int(from) < r.cfg.Senders {
 		// Broadcast senders are clients 0..S-1: a slice per receiver.
 		if cl.pairs == nil {
 			cl.pairs = make([]pairState, r.cfg.Senders)
@@ -85,7 +85,7 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 	if ooo {
 		ls.ctr.OOO++
 	}
-	if t >= r.winStart && t < r.winEnd {
+	if r.win.holds(t) {
 		ls.ctr.Received++
 		recordUS(ls.lat, lat)
 	}
@@ -112,21 +112,24 @@ func (ls *loopState) ackRemote(from int64) { ls.ack(&ls.r.clients[from]) }
 // window is open.
 func (ls *loopState) ack(cl *client) {
 	cl.inflight--
-	if cl.state == cUp && ls.r.now() < ls.r.stopAt {
-		ls.send(cl)
+	if cl.state == cUp && ls.r.now() < ls.r.win.stop.Load() {
+		ls.send(cl, ls.r.traffic)
 	}
 }
 
-// send writes one traffic packet (or presence update) from cl.
-func (ls *loopState) send(cl *client) bool {
+// send writes one traffic packet of the given kind (or a presence update)
+// from cl.
+func (ls *loopState) send(cl *client, kind trafficKind) bool {
 	r := ls.r
 	if cl.state != cUp {
 		return false
 	}
 	b := ls.buf[:0]
 	now := r.now()
-	switch r.traffic {
+	receivers := int64(1)
+	switch kind {
 	case trafficBroadcast:
+		receivers = r.receivers
 		b = append(b, `{"to":"*","type":"b","data":`...)
 	case trafficUnicast:
 		target := ls.pickTarget(cl)
@@ -152,8 +155,9 @@ func (ls *loopState) send(cl *client) bool {
 			return false
 		}
 		ls.ctr.SentAll++
-		if now >= r.winStart && now < r.winEnd {
+		if r.win.holds(now) {
 			ls.ctr.Sent++
+			ls.ctr.Expected += r.receivers
 		}
 		return true
 	}
@@ -166,8 +170,9 @@ func (ls *loopState) send(cl *client) bool {
 	}
 	cl.inflight++
 	ls.ctr.SentAll++
-	if now >= r.winStart && now < r.winEnd {
+	if r.win.holds(now) {
 		ls.ctr.Sent++
+		ls.ctr.Expected += receivers
 	}
 	return true
 }
@@ -196,8 +201,20 @@ func (ls *loopState) pickTarget(cl *client) int32 {
 	return -1
 }
 
+// stream is one kind of packet sent at a rate, round robin over senders.
+type stream struct {
+	kind    trafficKind
+	senders []int32
+	rr      int
+	rate    float64 // this loop's share, packets/s
+	start   int64
+	sent    int64
+}
+
 // startSending runs on the loop: closed loop fills every sender's window;
-// a rate starts a ticker that sends what the rate owes so far.
+// at a rate, a ticker sends what each stream owes so far. total is the
+// number of senders on all loops; the mixed traffic of abuse has two
+// streams, broadcast from the first -senders and unicast from all n.
 func (ls *loopState) startSending(total int) {
 	r := ls.r
 	if len(ls.senders) == 0 {
@@ -207,16 +224,33 @@ func (ls *loopState) startSending(total int) {
 		for _, idx := range ls.senders {
 			cl := &r.clients[idx]
 			for i := 0; i < r.cfg.Window; i++ {
-				ls.send(cl)
+				ls.send(cl, r.traffic)
 			}
 		}
 		return
 	}
-	ls.loopRate = r.cfg.Rate * float64(len(ls.senders)) / float64(total)
-	ls.rateStart = r.now()
+	now := r.now()
+	if r.traffic != trafficMixed {
+		ls.streams = append(ls.streams[:0], stream{kind: r.traffic, senders: ls.senders,
+			rate: r.cfg.Rate * float64(len(ls.senders)) / float64(total), start: now})
+	} else {
+		var bc []int32
+		for _, idx := range ls.senders {
+			if int(idx) < r.cfg.Senders {
+				bc = append(bc, idx)
+			}
+		}
+		ls.streams = append(ls.streams[:0],
+			stream{kind: trafficBroadcast, senders: bc, rate: r.cfg.Rate * float64(len(bc)) / float64(max(1, r.cfg.Senders)), start: now},
+			stream{kind: trafficUnicast, senders: ls.senders, rate: r.cfg.Abuse.UnicastRate * float64(len(ls.senders)) / float64(total), start: now})
+	}
 	// A tick about as often as one packet is due, between 1 and 20 ms: each
 	// tick wakes the loop, and at low rates most ticks would owe nothing.
-	period := time.Duration(float64(time.Second) / max(ls.loopRate, 1))
+	rate := 0.0
+	for _, st := range ls.streams {
+		rate += st.rate
+	}
+	period := time.Duration(float64(time.Second) / max(rate, 1))
 	period = min(max(period, time.Millisecond), 20*time.Millisecond)
 	ls.timer = ls.l.Every(period, func(time.Time) { ls.tick() })
 }
@@ -224,18 +258,24 @@ func (ls *loopState) startSending(total int) {
 func (ls *loopState) tick() {
 	r := ls.r
 	now := r.now()
-	if now >= r.stopAt {
+	if now >= r.win.stop.Load() {
 		ls.timer.Stop()
 		return
 	}
-	owed := int64(ls.loopRate*float64(now-ls.rateStart)/1e9) - ls.rateSent
-	for ; owed > 0; owed-- {
-		ls.rateSent++
-		for range len(ls.senders) { // skip senders that are gone
-			cl := &r.clients[ls.senders[ls.rr]]
-			ls.rr = (ls.rr + 1) % len(ls.senders)
-			if ls.send(cl) {
-				break
+	for i := range ls.streams {
+		st := &ls.streams[i]
+		if len(st.senders) == 0 {
+			continue
+		}
+		owed := int64(st.rate*float64(now-st.start)/1e9) - st.sent
+		for ; owed > 0; owed-- {
+			st.sent++
+			for range len(st.senders) { // skip senders that are gone
+				cl := &r.clients[st.senders[st.rr]]
+				st.rr = (st.rr + 1) % len(st.senders)
+				if ls.send(cl, st.kind) {
+					break
+				}
 			}
 		}
 	}
@@ -277,7 +317,7 @@ func (ls *loopState) presenceSeen(cl *client, id int32, u int64) {
 	if seen == int32(r.receivers) {
 		e.allAt.Store(now)
 	}
-	if sent >= r.winStart && sent < r.winEnd {
+	if r.win.holds(sent) {
 		ls.ctr.Received++
 		recordUS(ls.lat, lat)
 	}
