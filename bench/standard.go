@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,6 +41,29 @@ func standardSet(scale float64, d time.Duration) []step {
 		{name: "unicast-10000-closed", cfg: Config{Scenario: "unicast", N: n(10000), Senders: n(10000), Window: 1, Duration: d, Settle: true}},
 		{name: "presence-5000", cfg: Config{Scenario: "presence", N: n(5000), Rate: 100, Duration: d, Settle: true}},
 		{name: "churn-10000-200ps", cfg: Config{Scenario: "churn", N: n(10000), Rate: 200, Duration: 3 * d, Settle: true, DialConcurrency: 1024}}, // joins wait for 500 kB welcomes: room for seconds of them
+		abuseStep(scale, d),
+	}
+}
+
+// abuseStep is 200 well-behaved clients next to hostile ones. The server
+// holds at most 256 MiB of output for all clients together, which 100
+// clients that never read would pass at 4 MiB each, and as many
+// connections as the bench keeps upgraded plus a margin, so that the
+// handshakes past it are refused.
+func abuseStep(scale float64, d time.Duration) step {
+	n := func(x int) int { return max(2, int(float64(x)*scale)) }
+	h := func(x int) int { return max(1, int(float64(x)*scale)) }
+	a := defaultAbuse()
+	a.Slowloris, a.NoRead, a.Props, a.Big, a.Fragments, a.Pings, a.BadUTF8 = h(100), h(100), h(4), h(2), h(2), h(2), h(2)
+	a.BigRate = 4
+	a.OverConns = h(50)
+	a.MaxOutboundTotal = 256 << 20
+	wb := n(200)
+	a.MaxConns = wb + a.NoRead + a.Props + a.Big + a.Fragments + a.Pings + a.BadUTF8 + h(50)
+	return step{
+		name:       "abuse-200",
+		cfg:        Config{Scenario: "abuse", N: wb, Senders: min(10, wb), Rate: 20, Duration: d, Settle: true, Abuse: a},
+		serverArgs: []string{"-max-outbound-total", strconv.FormatInt(a.MaxOutboundTotal, 10), "-max-conns", strconv.Itoa(a.MaxConns)},
 	}
 }
 

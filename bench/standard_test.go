@@ -26,10 +26,13 @@ func TestMain(m *testing.M) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "")
 	ping := fs.Duration("ping-interval", 20*time.Second, "")
+	maxConns := fs.Int("max-conns", 0, "")
+	maxTotal := fs.Int("max-outbound-total", 0, "")
 	fs.String("admin", "", "")
 	fs.Parse(os.Args[1:])
 	cfg := loop.DefaultConfig()
 	cfg.Addr, cfg.PingInterval, cfg.Demo = *addr, *ping, false
+	cfg.MaxConns, cfg.MaxOutboundTotal = *maxConns, *maxTotal
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := loop.Start(cfg)
 	if err != nil {
@@ -50,13 +53,13 @@ func TestMain(m *testing.M) {
 
 func TestStandardSetSmall(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs seven scenarios against fresh server processes")
+		t.Skip("runs eight scenarios against fresh server processes")
 	}
 	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
 	dir := t.TempDir()
 	args := []string{"standard", "-server-bin", os.Args[0], "-out", dir, "-scale", "0.005", "-duration", "500ms", "-commit", "test"}
 	code, out, errs := runCLI(args...)
-	if code != 0 {
+	if code != 0 && !strings.Contains(out, "goal not met: well-behaved p99") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*-test.json"))
@@ -68,15 +71,19 @@ func TestStandardSetSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"connect-19000-settle", "idle-19000-ping1s", "broadcast-10000-closed", "broadcast-10000-20pps",
-		"unicast-10000-closed", "presence-5000", "churn-10000-200ps"}
+		"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200"}
 	if len(rep.Results) != len(want) {
 		t.Fatalf("%d results", len(rep.Results))
 	}
 	for i, r := range rep.Results {
-		if r.Name != want[i] || !r.OK {
+		if r.Name != want[i] || !(r.OK || onlyP99Missed(r)) {
 			t.Fatalf("result %d: %s ok %v %q", i, r.Name, r.OK, r.Failures)
 		}
-		if _, ok := r.Get("server_cpu_s"); !ok && r.Scenario != "churn" {
+		cpu := "server_cpu_s"
+		if r.Scenario == "abuse" {
+			cpu = "hostile_server_cpu_s"
+		}
+		if _, ok := r.Get(cpu); !ok && r.Scenario != "churn" {
 			t.Errorf("%s: no server CPU figure (was -pid passed?)", r.Name)
 		}
 	}
@@ -101,6 +108,18 @@ func TestStandardSetSmall(t *testing.T) {
 	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") {
 		t.Fatalf("compared with %q; stderr %s", rep2.ComparedWith, errs)
 	}
+}
+
+// onlyP99Missed: at the tiny scale of a test, with the race detector on a
+// shared machine, the abuse step's p99 against its quiet phase is noise;
+// it may miss that goal and nothing else.
+func onlyP99Missed(r *Result) bool {
+	for _, f := range r.Failures {
+		if !strings.HasPrefix(f, "goal not met: well-behaved p99") {
+			return false
+		}
+	}
+	return r.Scenario == "abuse" && len(r.Failures) > 0
 }
 
 // A server process that dies during a step makes the step fail with its
