@@ -64,7 +64,4 @@ func AppendClose(dst []byte, code ws.StatusCode, reason string) []byte {
 var PingFrame = ws.CompiledPing
 
 // Pre-built close frames for the codes the server sends without a reason.
-var (
-	CloseNormal    = AppendClose(nil, ws.StatusNormalClosure, "")
-	CloseGoingAway = AppendClose(nil, ws.StatusGoingAway, "server shutting down")
-)
+var CloseNormal = AppendClose(nil, ws.StatusNormalClosure, "")

@@ -425,7 +425,7 @@ func FuzzUpgrade(f *testing.F) {
 		if (err == nil) != (r.StatusCode == http.StatusSwitchingProtocols) {
 			t.Fatalf("%q: status %d with error %v", h, r.StatusCode, err)
 		}
-		if err != nil && !IsRejection(err) {
+		if err != nil && !isRejection(err) {
 			t.Fatalf("%q: error %v is not a rejection", h, err)
 		}
 	})

@@ -110,8 +110,8 @@ func (u *Upgrader) onHeader(key, value []byte) error {
 // Upgrade answers the request head (as returned by RequestEnd). It returns
 // the response to send: a 101 when err is nil, otherwise an HTTP error
 // (400, 403 or 426, with Connection: close and a one-line reason) after
-// which the connection must be closed. err then reports IsRejection and
-// its StatusCode is the response's. The response is valid until the next
+// which the connection must be closed; err then has a StatusCode method
+// giving the response's. The response is valid until the next
 // call.
 func (u *Upgrader) Upgrade(head []byte) (resp []byte, err error) {
 	u.in.Reset(head)
@@ -181,12 +181,4 @@ func AppendHTTPError(dst []byte, status int, reason string, extraHeaders ...stri
 	dst = append(dst, "\r\n\r\n"...)
 	dst = append(dst, reason...)
 	return append(dst, '\n')
-}
-
-// IsRejection reports whether an Upgrade error already produced an HTTP
-// error response (every error it returns does; this is for callers that
-// want to tell client mistakes from internal faults when counting).
-func IsRejection(err error) bool {
-	var re interface{ StatusCode() int }
-	return errors.As(err, &re)
 }

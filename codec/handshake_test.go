@@ -61,7 +61,7 @@ func checkRefusal(t *testing.T, resp []byte, err error, status int) (*http.Respo
 	if err == nil {
 		t.Fatalf("no error, response %q", resp)
 	}
-	if !IsRejection(err) {
+	if !isRejection(err) {
 		t.Fatalf("error %v is not a rejection", err)
 	}
 	r, body := parseResponse(t, resp)

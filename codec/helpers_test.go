@@ -134,3 +134,10 @@ func split(b []byte, size int) [][]byte {
 	}
 	return append(out, b)
 }
+
+// isRejection reports whether an Upgrade error comes with an HTTP error
+// response, as every one must.
+func isRejection(err error) bool {
+	var re interface{ StatusCode() int }
+	return errors.As(err, &re)
+}

@@ -29,9 +29,6 @@ type Packet struct {
 	Targets  [][]byte // named tokens, unquoted; may repeat
 }
 
-// IsChanges reports whether the packet's type is "changes".
-func (p *Packet) IsChanges() bool { return stringIs(p.Type, "changes") }
-
 // ParsePacket parses msg into p, reusing p's Targets storage, and applies
 // every rule of the contract that concerns the packet alone. A nil result
 // means p is a relay (ToAll or Targets) or, with ToServer, a changes packet.

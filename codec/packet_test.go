@@ -85,9 +85,6 @@ func TestParsePacketAccepted(t *testing.T) {
 		if got := packetView(&p); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.msg, got, tc.want)
 		}
-		if got, want := p.IsChanges(), p.ToServer; got != want {
-			t.Errorf("%s: IsChanges %v", tc.msg, got)
-		}
 	}
 }
 

@@ -311,7 +311,7 @@ func (s *Server) sendBatch() {
 	s.batchMu.Lock()
 	defer s.batchMu.Unlock()
 	f := newFrame()
-	body, entries := s.presence.Flush(s.batchBuf[:0])
+	body, entries := s.presence.TakeBatch(s.batchBuf[:0])
 	s.batchBuf = body[:0]
 	if len(body) == 0 {
 		f.release()

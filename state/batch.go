@@ -7,7 +7,7 @@ import (
 	"hangoutd/codec"
 )
 
-// change is what happened to one token since the last Flush.
+// change is what happened to one token since the last TakeBatch.
 type change struct {
 	token  string
 	u      *user // nil once the user left
@@ -38,8 +38,8 @@ func (p *Presence) record(u *user) *change {
 	return ch
 }
 
-// Flush appends to dst the changes packet holding what changed since the
-// last Flush, and empties the batch; entries is how many the packet holds,
+// TakeBatch appends to dst the changes packet holding what changed since the
+// last TakeBatch, and empties the batch; entries is how many the packet holds,
 // so the server can count them without reading the packet again. If nothing
 // changed dst comes back as it was, with 0. Per token, in the order tokens
 // first appeared in the batch: joined and still here: open, then all its
@@ -52,12 +52,12 @@ func (p *Presence) record(u *user) *change {
 // it set and deleted again. Those nulls matter to a client whose welcome
 // came between the set and the delete: without them it would keep the key.
 //
-// Flush is also where the snapshot is rebuilt, when users changed since it
+// TakeBatch is also where the snapshot is rebuilt, when users changed since it
 // and either SnapshotEvery passed since the last rebuild or more than
 // 64+N/4 users changed: that bounds both the welcome's work (the users
 // changed since the snapshot) and the rebuilds' (an O(N) copy at most every
-// SnapshotEvery, or after Ω(N) changes), even when Flush follows every change.
-func (p *Presence) Flush(dst []byte) (batch []byte, entries int) {
+// SnapshotEvery, or after Ω(N) changes), even when TakeBatch follows every change.
+func (p *Presence) TakeBatch(dst []byte) (batch []byte, entries int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.batch) > 0 {

@@ -30,7 +30,7 @@ func set(t *testing.T, p *Presence, tok, data string) {
 	}
 }
 
-func wantFlush(t *testing.T, p *Presence, want ...entry) {
+func wantBatch(t *testing.T, p *Presence, want ...entry) {
 	t.Helper()
 	got := flushEntries(t, p)
 	if len(want) == 0 {
@@ -49,7 +49,7 @@ func TestWorkedExample(t *testing.T) {
 	if got := string(concat(t, segs, n)); got != want {
 		t.Fatalf("welcome of A:\n got %s\nwant %s", got, want)
 	}
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	if got := join(t, p, tokB); !reflect.DeepEqual(got, []entry{open(tokA), open(tokB), meta(tokB)}) {
 		t.Fatalf("welcome of B: %+v", got)
 	}
@@ -63,27 +63,27 @@ func TestWorkedExample(t *testing.T) {
 		t.Fatalf("flush after B set its name:\n got %s\nwant %s", out, want)
 	}
 	p.Leave(tokB)
-	wantFlush(t, p, close_(tokB))
+	wantBatch(t, p, close_(tokB))
 }
 
-func TestFlushJoin(t *testing.T) {
+func TestTakeBatchJoin(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
-	wantFlush(t, p, open(tokA))
-	wantFlush(t, p)
+	wantBatch(t, p, open(tokA))
+	wantBatch(t, p)
 }
 
-func TestFlushJoinWithProperties(t *testing.T) {
+func TestTakeBatchJoinWithProperties(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
 	set(t, p, tokA, `{"name":"ann"}`)
 	set(t, p, tokA, `{"age": 7 , "name":"anne"}`)
-	wantFlush(t, p, open(tokA), props(tokA, "age", "7", "name", `"anne"`))
+	wantBatch(t, p, open(tokA), props(tokA, "age", "7", "name", `"anne"`))
 }
 
 // A key set and deleted by a user who joined in the same batch is listed as
 // null: a client welcomed between the two must hear of the delete.
-func TestFlushJoinSetDelete(t *testing.T) {
+func TestTakeBatchJoinSetDelete(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
 	set(t, p, tokA, `{"x":1,"y":2}`)
@@ -91,73 +91,73 @@ func TestFlushJoinSetDelete(t *testing.T) {
 		t.Fatalf("welcome of B: %+v", got)
 	}
 	set(t, p, tokA, `{"x":null}`)
-	wantFlush(t, p, open(tokA), props(tokA, "x", "null", "y", "2"), open(tokB))
+	wantBatch(t, p, open(tokA), props(tokA, "x", "null", "y", "2"), open(tokB))
 }
 
-func TestFlushLeave(t *testing.T) {
+func TestTakeBatchLeave(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
 	join(t, p, tokB)
 	set(t, p, tokA, `{"k":"v"}`)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set(t, p, tokA, `{"k":"w"}`)
 	p.Leave(tokA)
 	p.Leave(tokA) // twice: nothing more
 	p.Leave(tokC) // unknown
-	wantFlush(t, p, close_(tokA))
+	wantBatch(t, p, close_(tokA))
 	if p.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", p.Len())
 	}
 }
 
-func TestFlushJoinLeaveSameBatch(t *testing.T) {
+func TestTakeBatchJoinLeaveSameBatch(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	join(t, p, tokB)
 	set(t, p, tokB, `{"k":1}`)
 	p.Leave(tokB)
-	wantFlush(t, p, close_(tokB))
+	wantBatch(t, p, close_(tokB))
 	if got := join(t, p, tokC); !reflect.DeepEqual(got, []entry{open(tokA), open(tokC), meta(tokC)}) {
 		t.Fatalf("welcome after B came and went: %+v", got)
 	}
 }
 
-func TestFlushDeltaNewestValue(t *testing.T) {
+func TestTakeBatchDeltaNewestValue(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
 	set(t, p, tokA, `{"a":1,"b":2,"c":3}`)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set(t, p, tokA, `{"a":10}`)
 	set(t, p, tokA, `{"a":11,"b":20}`)
 	set(t, p, tokA, `{"a":{"deep" : [1, 2]}}`)
-	wantFlush(t, p, props(tokA, "a", `{"deep":[1,2]}`, "b", "20"))
+	wantBatch(t, p, props(tokA, "a", `{"deep":[1,2]}`, "b", "20"))
 }
 
-func TestFlushDeleteIsNull(t *testing.T) {
+func TestTakeBatchDeleteIsNull(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
 	set(t, p, tokA, `{"a":1,"b":2}`)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set(t, p, tokA, `{"a":null}`)
-	wantFlush(t, p, props(tokA, "a", "null"))
+	wantBatch(t, p, props(tokA, "a", "null"))
 	set(t, p, tokA, `{"b":null}`)
 	set(t, p, tokA, `{"b":5}`)
 	set(t, p, tokA, `{"c":5}`)
 	set(t, p, tokA, `{"c":null}`)
-	wantFlush(t, p, props(tokA, "b", "5", "c", "null"))
+	wantBatch(t, p, props(tokA, "b", "5", "c", "null"))
 	if got := join(t, p, tokB); !reflect.DeepEqual(got, []entry{open(tokA), props(tokA, "b", "5"), open(tokB), meta(tokB)}) {
 		t.Fatalf("welcome: %+v", got)
 	}
 }
 
-func TestFlushNothingChanged(t *testing.T) {
+func TestTakeBatchNothingChanged(t *testing.T) {
 	p := NewPresence(Limits{})
-	wantFlush(t, p)
+	wantBatch(t, p)
 	join(t, p, tokA)
 	set(t, p, tokA, `{"a":1}`)
-	p.Flush(nil)
-	wantFlush(t, p)
+	p.TakeBatch(nil)
+	wantBatch(t, p)
 	set(t, p, tokA, `{}`)                    // empty object
 	set(t, p, tokA, ` { } `)                 // with spaces
 	set(t, p, tokA, `{"a": 1}`)              // the value it has
@@ -165,35 +165,35 @@ func TestFlushNothingChanged(t *testing.T) {
 	set(t, p, tokC, `{"a":2}`)               // unknown token
 	_ = p.SetProperties(tokA, []byte(`[1]`)) // refused
 	p.Leave(tokC)                            // unknown token
-	wantFlush(t, p)
+	wantBatch(t, p)
 	dst := []byte("keep")
-	if out, n := p.Flush(dst); len(out) != len(dst) || string(out) != "keep" || n != 0 {
-		t.Fatalf("Flush with nothing changed returned %q, %d entries", out, n)
+	if out, n := p.TakeBatch(dst); len(out) != len(dst) || string(out) != "keep" || n != 0 {
+		t.Fatalf("TakeBatch with nothing changed returned %q, %d entries", out, n)
 	}
 }
 
 // Tokens appear in the order they first entered the batch, whatever
 // happened to them later; metadata never appears in a flush.
-func TestFlushOrder(t *testing.T) {
+func TestTakeBatchOrder(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokC)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set(t, p, tokC, `{"n":1}`)
 	join(t, p, tokA)
 	join(t, p, tokB)
 	set(t, p, tokA, `{"n":2}`)
 	set(t, p, tokC, `{"m":3}`)
 	p.Leave(tokB)
-	wantFlush(t, p, props(tokC, "m", "3", "n", "1"), open(tokA), props(tokA, "n", "2"), close_(tokB))
+	wantBatch(t, p, props(tokC, "m", "3", "n", "1"), open(tokA), props(tokA, "n", "2"), close_(tokB))
 }
 
 // Keys are sorted and encoded as JSON strings; values keep their escapes.
-func TestFlushEncodesKeys(t *testing.T) {
+func TestTakeBatchEncodesKeys(t *testing.T) {
 	p := NewPresence(Limits{})
 	join(t, p, tokA)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set(t, p, tokA, `{"b\"q":"x\n\u00e9","<a>":true,"\u00e9t\u00e9":[null]}`)
-	wantFlush(t, p, props(tokA, "<a>", "true", `b"q`, `"x\n\u00e9"`, "été", "[null]"))
+	wantBatch(t, p, props(tokA, "<a>", "true", `b"q`, `"x\n\u00e9"`, "été", "[null]"))
 	out := string(flushAll(t, p, func() { set(t, p, tokA, `{"<a>":false}`) }))
 	if !strings.Contains(out, `"\u003ca\u003e":false`) {
 		t.Fatalf("key not HTML-escaped as encoding/json does: %s", out)
@@ -202,10 +202,10 @@ func TestFlushEncodesKeys(t *testing.T) {
 
 func flushAll(t *testing.T, p *Presence, f func()) []byte {
 	f()
-	out, n := p.Flush(nil)
+	out, n := p.TakeBatch(nil)
 	if len(out) > 0 {
 		if got := len(decodeChanges(t, out)); got != n {
-			t.Fatalf("Flush says %d entries, the packet holds %d: %s", n, got, out)
+			t.Fatalf("TakeBatch says %d entries, the packet holds %d: %s", n, got, out)
 		}
 	}
 	return out

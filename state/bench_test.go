@@ -21,7 +21,7 @@ func crowd(b *testing.B, n int) (*Presence, []string) {
 		}
 	}
 	p.SnapshotEvery = 0
-	p.Flush(nil) // rebuilds the snapshot
+	p.TakeBatch(nil) // rebuilds the snapshot
 	p.SnapshotEvery = DefaultSnapshotEvery
 	return p, toks
 }
@@ -32,8 +32,8 @@ func crowd(b *testing.B, n int) (*Presence, []string) {
 // quiet: at most 200 users changed since the snapshot (the joins of the
 // current round), so no rebuild falls due; the cost of Join alone.
 // churn: users keep joining and leaving (each stays 256 joins), with a
-// Flush every 64 joins under the default SnapshotEvery, so the cost
-// includes leaves, flushes and the snapshot rebuilds Join and Flush do.
+// TakeBatch every 64 joins under the default SnapshotEvery, so the cost
+// includes leaves, flushes and the snapshot rebuilds Join and TakeBatch do.
 func BenchmarkJoinWelcome(b *testing.B) {
 	const present = 19000
 	b.Run("quiet", func(b *testing.B) {
@@ -53,7 +53,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 					p.Leave(tok)
 				}
 				p.SnapshotEvery = 0
-				p.Flush(nil)
+				p.TakeBatch(nil)
 				b.StartTimer()
 			}
 			segs, n = p.Join(fresh[i%len(fresh)], segs[:0])
@@ -78,7 +78,7 @@ func BenchmarkJoinWelcome(b *testing.B) {
 			}
 			segs, n = p.Join(fresh[i%len(fresh)], segs[:0])
 			if i%64 == 63 {
-				dst, _ = p.Flush(dst[:0])
+				dst, _ = p.TakeBatch(dst[:0])
 			}
 		}
 		b.ReportMetric(float64(n), "welcome-bytes")
@@ -86,11 +86,11 @@ func BenchmarkJoinWelcome(b *testing.B) {
 	})
 }
 
-// BenchmarkFlush: one Flush of a batch of 100 changes among 10,000 users
+// BenchmarkTakeBatch: one TakeBatch of a batch of 100 changes among 10,000 users
 // (the changes are made with the timer stopped). props: 100 users change a
 // property. mixed: 60 property changes, 20 joins, 20 leaves. SnapshotEvery
 // is the default, so rebuilds are included when they fall due.
-func BenchmarkFlush(b *testing.B) {
+func BenchmarkTakeBatch(b *testing.B) {
 	const present = 10000
 	for _, mixed := range []bool{false, true} {
 		name := "props"
@@ -126,7 +126,7 @@ func BenchmarkFlush(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				dst, _ = p.Flush(dst[:0])
+				dst, _ = p.TakeBatch(dst[:0])
 				size = len(dst)
 			}
 			b.ReportMetric(float64(size), "packet-bytes")
@@ -176,7 +176,7 @@ func BenchmarkSetProperties(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%100 == 99 {
-			p.Flush(nil)
+			p.TakeBatch(nil)
 		}
 	}
 }
@@ -198,7 +198,7 @@ func BenchmarkSetPropertiesPadded(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%100 == 99 {
-			p.Flush(nil)
+			p.TakeBatch(nil)
 		}
 	}
 }

@@ -29,7 +29,7 @@ func TestPresenceConcurrent(t *testing.T) {
 				var dst []byte
 				for !stop.Load() {
 					var n int
-					dst, n = p.Flush(dst[:0])
+					dst, n = p.TakeBatch(dst[:0])
 					if len(dst) > 0 {
 						observer.apply(t, decodeChanges(t, dst))
 					} else if n != 0 {
@@ -87,7 +87,7 @@ func TestPresenceConcurrent(t *testing.T) {
 			wg.Wait()
 			stop.Store(true)
 			<-flusherDone
-			if out, _ := p.Flush(nil); len(out) > 0 {
+			if out, _ := p.TakeBatch(nil); len(out) > 0 {
 				observer.apply(t, decodeChanges(t, out))
 			}
 

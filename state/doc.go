@@ -13,7 +13,7 @@
 //
 //   - Presence: safe from any goroutine. All of its state sits under ONE
 //     sync.Mutex. One is enough because presence changes (join, leave,
-//     properties, flush) are rare next to relays, which never touch Presence;
+//     properties, taking the batch) are rare next to relays, which never touch Presence;
 //     and one is needed because a welcome must be an atomic view: the new
 //     user's open is recorded in the pending batch in the same lock hold that
 //     cuts its welcome, so no change can fall between the welcome and the
@@ -35,7 +35,7 @@
 // into one buffer. A welcome is the snapshot's bytes minus the ranges of
 // users who changed since it was built, plus their fresh entries: O(changes
 // since the snapshot) under the lock, and no copy of the bulk at all.
-// Flush rebuilds the snapshot (an O(N) copy) at most every SnapshotEvery,
+// TakeBatch rebuilds the snapshot (an O(N) copy) at most every SnapshotEvery,
 // or sooner once more than 64+N/4 users changed; Join rebuilds it when the
 // welcome would need more than MaxWelcomeSegments buffers. Both bound the
 // rebuilds to one per Ω(N) time or Ω(min(N, MaxWelcomeSegments)) changes.

@@ -232,23 +232,23 @@ func checkWelcome(t testing.TB, es []entry, truth world, newTok string) {
 	}
 }
 
-// flushEntries flushes p and decodes the packet; nil when Flush wrote nothing.
+// flushEntries flushes p and decodes the packet; nil when TakeBatch wrote nothing.
 func flushEntries(t testing.TB, p *Presence) []entry {
 	t.Helper()
 	prefix := []byte("prefix")
-	out, n := p.Flush(prefix)
+	out, n := p.TakeBatch(prefix)
 	if !bytes.Equal(out[:len(prefix)], []byte("prefix")) {
-		t.Fatalf("Flush changed the bytes already in dst")
+		t.Fatalf("TakeBatch changed the bytes already in dst")
 	}
 	if len(out) == len(prefix) {
 		if n != 0 {
-			t.Fatalf("Flush wrote nothing but says %d entries", n)
+			t.Fatalf("TakeBatch wrote nothing but says %d entries", n)
 		}
 		return nil
 	}
 	es := decodeChanges(t, out[len(prefix):])
 	if len(es) != n {
-		t.Fatalf("Flush says %d entries, the packet holds %d: %s", n, len(es), out[len(prefix):])
+		t.Fatalf("TakeBatch says %d entries, the packet holds %d: %s", n, len(es), out[len(prefix):])
 	}
 	return es
 }
@@ -258,4 +258,17 @@ func join(t testing.TB, p *Presence, tok string) []entry {
 	t.Helper()
 	segs, n := p.Join(tok, nil)
 	return decodeChanges(t, concat(t, segs, n))
+}
+
+// Len is the number of tokens t holds, counted shard by shard (tests only:
+// the server never needs it).
+func (t *Table[V]) Len() int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
 }

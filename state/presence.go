@@ -11,21 +11,21 @@ import (
 // are not forced by the amount of change.
 const DefaultSnapshotEvery = 50 * time.Millisecond
 
-// MaxWelcomeSegments bounds the segments one Join appends. Linux writev
-// takes at most 1024 buffers (IOV_MAX) and gnet passes a Writev's buffers to
-// one writev call, so a welcome must stay well under that, with room for a
-// frame header. Join rebuilds the snapshot first when the welcome could
-// need more: that happens at most once per (MaxWelcomeSegments-3)/2 changes.
+// MaxWelcomeSegments bounds the segments one Join appends: each is one
+// more piece for the writer to hand on, and a welcome cut from a snapshot
+// with many holes costs more to send than a rebuilt snapshot. Join rebuilds
+// the snapshot first when the welcome could need more: that happens at most
+// once per (MaxWelcomeSegments-3)/2 changes.
 const MaxWelcomeSegments = 512
 
 // Presence is the set of connected users with their properties, the changes
-// not yet flushed, and the snapshot welcomes are cut from. Safe for
+// not yet taken as a batch, and the snapshot welcomes are cut from. Safe for
 // concurrent use: everything is under mu (see the package comment for why
 // one lock).
 type Presence struct {
-	// SnapshotEvery is the least time between two snapshot rebuilds in Flush
+	// SnapshotEvery is the least time between two snapshot rebuilds in TakeBatch
 	// (a rebuild also happens when more than 64+N/4 users changed since the
-	// last one). 0 rebuilds at every Flush that follows a change. Set it
+	// last one). 0 rebuilds at every TakeBatch that follows a change. Set it
 	// before the Presence is shared.
 	SnapshotEvery time.Duration
 
@@ -41,7 +41,7 @@ type Presence struct {
 	dirty  []*user // users joined, left, or with new properties since snap
 
 	batch []*change // the pending changes, in the order tokens first appeared
-	free  []*change // flushed changes, kept for reuse
+	free  []*change // changes of batches taken, kept for reuse
 
 	skips []span   // scratch of welcome
 	keys  []string // scratch of key sorting

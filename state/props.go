@@ -79,7 +79,7 @@ func refusal(code, format string, limit int) *codec.PacketError {
 // then applies it. Keys that do not really change (deleting an absent key,
 // setting the value a key already has) are neither recorded nor broadcast.
 //
-// The keys a user changes between two flushes are bounded too, at twice
+// The keys a user changes between two batches are bounded too, at twice
 // MaxKeys: every key changed is named in the batch everyone receives, and
 // a user that sets and deletes new keys over and over would otherwise make
 // that batch as large as the packets it can send in one interval.

@@ -181,7 +181,7 @@ func FuzzSetProperties(f *testing.F) {
 		p := NewPresence(lim)
 		join(t, p, tokA)
 		set(t, p, tokA, `{"a":1,"b":"x","é":[true]}`)
-		p.Flush(nil)
+		p.TakeBatch(nil)
 		var before uint64
 		if code == "" {
 			// Once before, unpadded, so that the caches and pools a first

@@ -42,7 +42,7 @@ func TestSetPropertiesRefusedWhole(t *testing.T) {
 			p := NewPresence(lim)
 			join(t, p, tokA)
 			set(t, p, tokA, `{"a":1}`)
-			p.Flush(nil)
+			p.TakeBatch(nil)
 			e := p.SetProperties(tokA, []byte(c.data))
 			if e == nil || e.Code != c.code || e.Message == "" {
 				t.Fatalf("SetProperties(%s) = %v, want a %s refusal", c.data, e, c.code)
@@ -50,7 +50,7 @@ func TestSetPropertiesRefusedWhole(t *testing.T) {
 			if !strings.HasPrefix(e.Error(), c.code+": ") {
 				t.Fatalf("Error() = %q", e.Error())
 			}
-			wantFlush(t, p)
+			wantBatch(t, p)
 			want := []entry{open(tokA), props(tokA, "a", "1"), open(tokB), meta(tokB)}
 			if got := join(t, p, tokB); !reflect.DeepEqual(got, want) {
 				t.Fatalf("welcome after refusal:\n got %+v\nwant %+v", got, want)
@@ -129,7 +129,7 @@ func TestSetPropertiesUnknownToken(t *testing.T) {
 	if err := p.SetProperties(tokA, []byte(`{"a":1}`)); err != nil {
 		t.Fatalf("unknown token: %v", err)
 	}
-	wantFlush(t, p)
+	wantBatch(t, p)
 }
 
 // Cached entries and welcome segments have capacity equal to length, so a
@@ -139,7 +139,7 @@ func TestSegmentsAreCapped(t *testing.T) {
 	p.SnapshotEvery = 0
 	join(t, p, tokA)
 	set(t, p, tokA, `{"a":1}`)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	join(t, p, tokB)
 	set(t, p, tokB, `{"b":1}`)
 	segs, _ := p.Join(tokC, nil)
@@ -165,7 +165,7 @@ func TestJoinTwice(t *testing.T) {
 	if p.Len() != 1 {
 		t.Fatalf("Len = %d", p.Len())
 	}
-	wantFlush(t, p, open(tokA), props(tokA, "a", "1"))
+	wantBatch(t, p, open(tokA), props(tokA, "a", "1"))
 }
 
 // Every key a user changes between two flushes is named in the batch that
@@ -175,7 +175,7 @@ func TestChangedKeysBoundedPerBatch(t *testing.T) {
 	p := NewPresence(Limits{MaxKeys: 4})
 	tok := NewToken()
 	p.Join(tok, nil)
-	p.Flush(nil)
+	p.TakeBatch(nil)
 	set := func(i int) *codec.PacketError {
 		return p.SetProperties(tok, []byte(fmt.Sprintf(`{"k%d":1}`, i)))
 	}
@@ -196,7 +196,7 @@ func TestChangedKeysBoundedPerBatch(t *testing.T) {
 	if err := set(8); err == nil || err.Code != codec.CodePropertiesLimit {
 		t.Fatalf("a ninth key in one batch: got %v, want %s", err, codec.CodePropertiesLimit)
 	}
-	batch, _ := p.Flush(nil)
+	batch, _ := p.TakeBatch(nil)
 	if n := bytes.Count(batch, []byte(`"k`)); n != 8 {
 		t.Fatalf("batch names %d keys, want 8:\n%s", n, batch)
 	}

@@ -3,7 +3,6 @@ package state
 import (
 	"math/bits"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -25,7 +24,6 @@ type shard[V any] struct {
 type Table[V any] struct {
 	shards []shard[V]
 	mask   uint32
-	n      atomic.Int64
 }
 
 // NewTable returns a table with shards rounded up to a power of two
@@ -69,7 +67,6 @@ func (t *Table[V]) Put(token string, v V) bool {
 	}
 	s.m[token] = v
 	s.mu.Unlock()
-	t.n.Add(1)
 	return true
 }
 
@@ -87,16 +84,6 @@ func (t *Table[V]) Get(token []byte) (V, bool) {
 func (t *Table[V]) Delete(token string) {
 	s := t.shardOf(fnv1a(token))
 	s.mu.Lock()
-	_, ok := s.m[token]
-	if ok {
-		delete(s.m, token)
-	}
+	delete(s.m, token)
 	s.mu.Unlock()
-	if ok {
-		t.n.Add(-1)
-	}
 }
-
-// Len is the number of tokens held, kept in an atomic counter so reading it
-// takes no lock.
-func (t *Table[V]) Len() int { return int(t.n.Load()) }
