@@ -1,7 +1,7 @@
 package codec
 
 import (
-	"io"
+	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -66,96 +66,100 @@ type Reader struct {
 
 	fragmenting bool
 	frag        []byte // joined fragments of the message being received
-
-	// Scratch is the working space of header parsing. Readers used from
-	// one goroutine may share one (an event loop gives all its connections
-	// the same), which keeps a Reader small; nil: the Reader makes its own.
-	Scratch *HeaderScratch
 }
 
 // Next parses at most one frame from the front of in. n is the number of
 // bytes consumed; n == 0 with a nil error means in holds no whole frame yet.
 // A non-nil error is always a *CloseError.
 func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
-	if !r.fragmenting && r.frag != nil {
-		// The joined message was handed out by the previous call. A small
-		// buffer is kept for the next fragmented message, so a client that
-		// fragments everything costs no allocation per message; a big one
-		// is let go, so one large message does not stay with the conn.
-		if cap(r.frag) > keepFragBuffer {
-			r.frag = nil
-		} else {
-			r.frag = r.frag[:0]
-		}
-	}
+	r.releaseJoined()
 	if len(in) < 2 {
 		return 0, ev, nil
 	}
 	// Everything checkable from the first two bytes is checked before
 	// waiting for the rest, so a bad peer is refused at once.
-	b0, b1 := in[0], in[1]
-	if b0&0x70 != 0 {
-		return 0, ev, errReservedBits
+	if err := r.checkStart(in[0], in[1]); err != nil {
+		return 0, ev, err
 	}
-	op := ws.OpCode(b0 & 0x0f)
-	if op.IsReserved() {
-		return 0, ev, errReservedOp
-	}
-	masked := b1&0x80 != 0
-	if masked == r.Client {
-		if r.Client {
-			return 0, ev, errMasked
-		}
-		return 0, ev, errUnmasked
-	}
-	fin := b0&0x80 != 0
-	if op.IsControl() {
-		if !fin {
-			return 0, ev, errControlFrag
-		}
-		if b1&0x7f > 125 {
-			return 0, ev, errControlSize
-		}
-	}
-	switch {
-	case op == ws.OpContinuation && !r.fragmenting:
-		return 0, ev, errStrayContinue
-	case op.IsData() && op != ws.OpContinuation && r.fragmenting:
-		return 0, ev, errInterleaved
-	case op == ws.OpBinary:
-		return 0, ev, errBinary
-	}
-
-	hlen := headerLen(b1)
-	if len(in) < hlen {
+	op, fin := ws.OpCode(in[0]&0x0f), in[0]&0x80 != 0
+	h, ok := readHeader(in)
+	if !ok {
 		return 0, ev, nil
 	}
-	if r.Scratch == nil {
-		r.Scratch = new(HeaderScratch)
-	}
-	sc := r.Scratch
-	sc.src.b = in[:hlen]
-	h, herr := ws.ReadHeaderBuffer(&sc.src, sc.hdr[:])
-	sc.src.b = nil
-	if herr != nil {
+	if h.length < 0 {
 		return 0, ev, errBadLength
 	}
 	limit := r.MaxMessage
 	if limit <= 0 {
 		limit = DefaultMaxMessage
 	}
-	if op.IsData() && h.Length > int64(limit-len(r.frag)) {
+	if op.IsData() && h.length > int64(limit-len(r.frag)) {
 		return 0, ev, errTooBig
 	}
-	total := hlen + int(h.Length)
+	total := h.size + int(h.length)
 	if len(in) < total {
 		return 0, ev, nil
 	}
-	payload := in[hlen:total:total]
-	if h.Masked {
-		ws.Cipher(payload, h.Mask, 0)
+	payload := in[h.size:total:total]
+	if h.masked {
+		ws.Cipher(payload, h.mask, 0)
 	}
+	return r.deliver(op, fin, payload, total, limit)
+}
 
+// releaseJoined forgets the message the previous call handed out, if it
+// was joined from fragments. A small buffer is kept for the next
+// fragmented message, so a client that fragments everything costs no
+// allocation per message; a big one is let go, so one large message does
+// not stay with the conn.
+func (r *Reader) releaseJoined() {
+	if r.fragmenting || r.frag == nil {
+		return
+	}
+	if cap(r.frag) > keepFragBuffer {
+		r.frag = nil
+	} else {
+		r.frag = r.frag[:0]
+	}
+}
+
+// checkStart applies every rule that the first two bytes of a frame decide.
+func (r *Reader) checkStart(b0, b1 byte) *CloseError {
+	if b0&0x70 != 0 {
+		return errReservedBits
+	}
+	op := ws.OpCode(b0 & 0x0f)
+	if op.IsReserved() {
+		return errReservedOp
+	}
+	if masked := b1&0x80 != 0; masked == r.Client {
+		if r.Client {
+			return errMasked
+		}
+		return errUnmasked
+	}
+	if op.IsControl() {
+		if b0&0x80 == 0 {
+			return errControlFrag
+		}
+		if b1&0x7f > 125 {
+			return errControlSize
+		}
+	}
+	switch {
+	case op == ws.OpContinuation && !r.fragmenting:
+		return errStrayContinue
+	case op.IsData() && op != ws.OpContinuation && r.fragmenting:
+		return errInterleaved
+	case op == ws.OpBinary:
+		return errBinary
+	}
+	return nil
+}
+
+// deliver turns one whole frame into an event: a text message (joined from
+// its fragments when it had some), a control frame, or nothing yet.
+func (r *Reader) deliver(op ws.OpCode, fin bool, payload []byte, total, limit int) (int, Event, error) {
 	switch op {
 	case ws.OpText:
 		if !fin {
@@ -164,28 +168,65 @@ func (r *Reader) Next(in []byte) (n int, ev Event, err error) {
 				r.frag = make([]byte, 0, min(max(2*len(payload), 512), limit))
 			}
 			r.frag = append(r.frag, payload...)
-			return total, ev, nil
+			return total, Event{}, nil
 		}
 		if !utf8.Valid(payload) {
-			return 0, ev, errInvalidUTF8
+			return 0, Event{}, errInvalidUTF8
 		}
 		return total, Event{Op: ws.OpText, Payload: payload}, nil
 	case ws.OpContinuation:
 		r.frag = append(r.frag, payload...)
 		if !fin {
-			return total, ev, nil
+			return total, Event{}, nil
 		}
 		r.fragmenting = false
 		if !utf8.Valid(r.frag) {
-			return 0, ev, errInvalidUTF8
+			return 0, Event{}, errInvalidUTF8
 		}
 		return total, Event{Op: ws.OpText, Payload: r.frag}, nil
 	case ws.OpClose:
 		if err := checkClosePayload(payload); err != nil {
-			return 0, ev, err
+			return 0, Event{}, err
 		}
 	}
 	return total, Event{Op: op, Payload: payload}, nil
+}
+
+// header is what readHeader decodes: the header's size, the payload's
+// length (negative when its 64-bit form has the high bit set, which RFC
+// 6455 5.2 forbids) and the mask.
+type header struct {
+	size   int
+	length int64
+	masked bool
+	mask   [4]byte
+}
+
+// readHeader decodes the frame header at the front of in (RFC 6455 5.2),
+// in place; ok is false until all of it is here. gobwas/ws reads headers
+// from an io.Reader, which for bytes already in hand would mean a reader
+// and a scratch buffer per loop and two copies, for ten lines of work.
+func readHeader(in []byte) (h header, ok bool) {
+	b1 := in[1]
+	h.size = headerLen(b1)
+	if len(in) < h.size {
+		return h, false
+	}
+	p := 2
+	switch n := b1 & 0x7f; n {
+	case 126:
+		h.length = int64(binary.BigEndian.Uint16(in[2:4]))
+		p = 4
+	case 127:
+		h.length = int64(binary.BigEndian.Uint64(in[2:10])) // the high bit makes it negative
+		p = 10
+	default:
+		h.length = int64(n)
+	}
+	if h.masked = b1&0x80 != 0; h.masked {
+		copy(h.mask[:], in[p:p+4])
+	}
+	return h, true
 }
 
 // headerLen is the size of a frame header given its second byte.
@@ -233,25 +274,4 @@ func validCloseCode(code ws.StatusCode) bool {
 	default:
 		return code >= 3000 && code <= 4999
 	}
-}
-
-// HeaderScratch lets ws.ReadHeaderBuffer read a header from a slice without
-// allocating: a slice reader and the buffer it fills, in one place that
-// outlives the call.
-type HeaderScratch struct {
-	src sliceReader
-	hdr [ws.MaxHeaderSize - 2]byte
-}
-
-// sliceReader is an io.Reader over a slice, kept inside Reader so that
-// handing it to ws.ReadHeaderBuffer does not allocate.
-type sliceReader struct{ b []byte }
-
-func (s *sliceReader) Read(p []byte) (int, error) {
-	if len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, s.b)
-	s.b = s.b[n:]
-	return n, nil
 }

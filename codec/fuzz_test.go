@@ -430,3 +430,37 @@ func FuzzUpgrade(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadHeader holds the Reader's own header decoding to gobwas/ws's.
+func FuzzReadHeader(f *testing.F) {
+	for _, seed := range [][]byte{
+		{0x81, 0x05}, {0x81, 0x85, 1, 2, 3, 4},
+		{0x82, 0x7e, 0x01, 0x00}, {0x82, 0xfe, 0x00, 0x10, 9, 8, 7, 6},
+		{0x81, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0}, {0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4},
+		{0x81, 0x7e, 0x00}, {0x81, 0x7e, 0x00, 0x05},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 2 {
+			return
+		}
+		h, ok := readHeader(in)
+		want, err := ws.ReadHeader(bytes.NewReader(in))
+		if !ok {
+			if err == nil && len(in) >= headerLen(in[1]) {
+				t.Fatalf("% x: incomplete here, gobwas/ws read %+v", in, want)
+			}
+			return
+		}
+		if err != nil {
+			if h.length >= 0 {
+				t.Fatalf("% x: gobwas/ws refused (%v), read here as %+v", in, err, h)
+			}
+			return
+		}
+		if h.length != want.Length || h.masked != want.Masked || (h.masked && h.mask != want.Mask) || h.size != headerLen(in[1]) {
+			t.Fatalf("% x: here %+v, gobwas/ws %+v", in, h, want)
+		}
+	})
+}

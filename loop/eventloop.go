@@ -31,7 +31,6 @@ type eventLoop struct {
 	flushQueued bool // a deferredFlush is queued on this loop
 
 	upgrader *codec.Upgrader
-	scratch  codec.HeaderScratch // shared by the Readers of this loop's conns
 	pkt      codec.Packet
 	iov      [][]byte  // welcome writev scratch
 	wv       [][]byte  // flush writev scratch

@@ -231,7 +231,6 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l.tick()
 	c := &conn{gc: gc, loop: l, deadline: l.now + int64(s.cfg.HandshakeTimeout), lastSeen: l.now}
 	c.rd.MaxMessage = s.cfg.MaxMessage
-	c.rd.Scratch = &l.scratch
 	gc.SetContext(c)
 	l.add(c)
 	return nil, gnet.None
