@@ -30,10 +30,15 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Fuzz each parser for FUZZTIME (seed corpora alone run in `make test`).
+# Fuzz every target for FUZZTIME (seed corpora alone run in `make test`).
+# New inputs are minimized once, briefly: the default minute of minimizing
+# would eat short runs.
+FUZZPKGS := ./codec/ ./state/
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./codec/ | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./codec/ || exit 1; \
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1x $$p || exit 1; \
+		done; \
 	done
 
 # Microbenchmarks of the hot paths, then the standard load set against a
