@@ -36,6 +36,7 @@ type Conn struct {
 	dirty    bool
 	closeBy  time.Time
 	noRead   bool // StopReading: only a hang-up or an error is noticed
+	hup      bool // the peer hung up or the socket failed: read to the end
 	rd       codec.Reader
 }
 
@@ -125,6 +126,9 @@ func (c *Conn) handle(events uint32) {
 		c.connected()
 		return
 	}
+	if events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		c.hup = true
+	}
 	if events&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
 		if !c.noRead {
 			c.readable()
@@ -139,7 +143,9 @@ func (c *Conn) handle(events uint32) {
 
 // readable reads until the socket is drained (a short read: edge-triggered
 // epoll reports the next arrival), or for a few buffers' worth, so one busy
-// connection cannot hold the loop: then the loop comes back to it.
+// connection cannot hold the loop: then the loop comes back to it. After a
+// hang-up no edge follows, so a short read is not enough: it reads on to
+// the end of stream or the error.
 func (c *Conn) readable() {
 	l := c.loop
 	for i := 0; ; i++ {
@@ -186,7 +192,7 @@ func (c *Conn) readable() {
 		} else {
 			c.consume(l.buf[:n])
 		}
-		if c.state == stateClosed || n < len(buf) {
+		if c.state == stateClosed || (n < len(buf) && !c.hup) {
 			return
 		}
 	}
@@ -358,9 +364,14 @@ func (c *Conn) StopReading() { c.noRead = true }
 
 // ResumeReading undoes StopReading and reads what has piled up, for
 // instance to learn at the end whether the server closed the connection.
+// A small Target.RcvBuf is lifted first: a window smaller than a segment
+// would let the backlog through a few KiB per persist probe.
 func (c *Conn) ResumeReading() {
 	if c.noRead && c.state != stateClosed {
 		c.noRead = false
+		if c.target.RcvBuf > 0 {
+			unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+		}
 		c.readable() // no new edge comes for what is already there
 	}
 }

@@ -338,3 +338,24 @@ func TestFragmentsStopAndResumeReading(t *testing.T) {
 		t.Fatalf("read %d of the %d bytes written", n, wrote)
 	}
 }
+
+// A server that writes a message and hangs up at once: the hang-up comes
+// with the data, no later edge reports it, and it must still be seen.
+func TestHangUpRightAfterData(t *testing.T) {
+	target := serverFor(t, func(c net.Conn) {
+		if upgradeConn(c) != nil {
+			c.Write(codec.AppendFrame(nil, ws.OpText, []byte("last words")))
+		}
+	})
+	rec := &recorder{}
+	e, err := New(Config{Loops: 1, Handler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Dial(&target, 0)
+	rec.wait(t, "the hang-up", func() bool { return len(rec.downs) == 1 })
+	if len(rec.texts) != 1 || string(rec.texts[0]) != "last words" || !errors.Is(rec.downs[0], ErrEOF) {
+		t.Fatalf("texts %q down %v", rec.texts, rec.downs[0])
+	}
+}
