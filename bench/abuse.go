@@ -648,7 +648,10 @@ func (ab *abuser) overAnswered() {
 
 // stop ends the hostile clients and returns their counts. The clients
 // that never read read at last, for a few seconds: what the server did to
-// them (a close 1008 behind what it had queued) is only seen that way.
+// them is only seen that way. A close 1008 waits behind what the server
+// had queued; a server that has cut the connection and forgotten it
+// answers the ping sent here with a reset (its own reset, sent while the
+// client's window was shut, never got in).
 func (ab *abuser) stop() [hKinds]hostileStats {
 	ab.l.Execute(func() {
 		if ab.timer != nil {
@@ -656,6 +659,7 @@ func (ab *abuser) stop() [hKinds]hostileStats {
 		}
 		ab.stopping = true // no more sends or dials; downs still count
 		for _, hc := range slices.Clone(ab.live[hNoRead]) {
+			hc.conn.WriteFrame(ws.OpPing, true, nil)
 			hc.conn.ResumeReading()
 		}
 	})
