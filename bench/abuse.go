@@ -662,15 +662,14 @@ func (ab *abuser) stop() [hKinds]hostileStats {
 			hc.conn.WriteFrame(ws.OpPing, true, nil)
 			hc.conn.ResumeReading()
 		}
+		ab.noReadText = time.Now()
 	})
-	// Until all are gone, or none has read anything for 300 ms: what is
-	// left open, the server did not close.
-	resumed := time.Now()
-	ab.r.waitFor(resumed.Add(3*time.Second), func() bool {
+	// Until all are gone, or none has read anything for half a second
+	// since they started: what is left open, the server did not close.
+	ab.r.waitFor(time.Now().Add(5*time.Second), func() bool {
 		done := make(chan bool, 1)
 		ab.l.Execute(func() {
-			quiet := time.Since(resumed) > 300*time.Millisecond && time.Since(ab.noReadText) > 300*time.Millisecond
-			done <- len(ab.live[hNoRead]) == 0 || quiet
+			done <- len(ab.live[hNoRead]) == 0 || time.Since(ab.noReadText) > 500*time.Millisecond
 		})
 		return <-done
 	})
