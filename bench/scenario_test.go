@@ -122,8 +122,10 @@ func TestPresence(t *testing.T) {
 	}
 	logTable(t, res)
 	mustOK(t, res, code)
+	// 40 updates/s for a 1 s window: no more, and some (a stall at the
+	// window's end is dropped, not sent late in a burst); every one seen.
 	u := fig(t, res, "updates_sent")
-	if u < 24 || u > 50 || fig(t, res, "expected") != u*40 || fig(t, res, "received") != u*40 {
+	if u < 8 || u > 50 || fig(t, res, "expected") != u*40 || fig(t, res, "received") != u*40 {
 		t.Fatalf("updates %v expected %v received %v", u, fig(t, res, "expected"), fig(t, res, "received"))
 	}
 	if fig(t, res, "updates_not_seen_by_all") != 0 {

@@ -96,9 +96,9 @@ func TestStandardSetSmall(t *testing.T) {
 	}
 	// A second run compares with the first and names it.
 	time.Sleep(1100 * time.Millisecond) // result names carry the second
-	code, _, errs = runCLI(append(args[:len(args)-1], "test2", "-only", "presence-5000")...)
+	code, out, errs = runCLI(append(args[:len(args)-1], "test2", "-only", "presence-5000")...)
 	if code != 0 {
-		t.Fatalf("second run: exit %d %s", code, errs)
+		t.Fatalf("second run: exit %d\n%s\n%s", code, out, errs)
 	}
 	files2, _ := filepath.Glob(filepath.Join(dir, "*-test2.json"))
 	if len(files2) != 1 {

@@ -267,13 +267,26 @@ func (ls *loopState) tick() {
 		if len(st.senders) == 0 {
 			continue
 		}
+		// A late tick sends what is owed, but presence updates must not
+		// come in a burst: two from one client within a flush interval
+		// merge into one entry and the first would count as lost. So a
+		// client updates again only after half its usual interval, and
+		// what a stall owes beyond that is dropped.
+		var gap int64
+		if st.kind == trafficPresence && st.rate > 0 {
+			gap = int64(float64(len(st.senders)) / st.rate * 1e9 / 2)
+		}
 		owed := int64(st.rate*float64(now-st.start)/1e9) - st.sent
 		for ; owed > 0; owed-- {
 			st.sent++
 			for range len(st.senders) { // skip senders that are gone
 				cl := &r.clients[st.senders[st.rr]]
 				st.rr = (st.rr + 1) % len(st.senders)
+				if gap > 0 && cl.lastSent > 0 && now-cl.lastSent < gap {
+					continue
+				}
 				if ls.send(cl, st.kind) {
+					cl.lastSent = now
 					break
 				}
 			}
