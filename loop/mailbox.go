@@ -53,11 +53,12 @@ func (j *job) recycle() {
 // jobLost, whose receivers the loop closes with 1008 when it gets to it. A
 // receiver never misses a packet silently, and posting never blocks.
 type mailbox struct {
-	mu    sync.Mutex
-	jobs  []*job
-	bytes int  // frame bytes held by jobs, for the bound
-	awake bool // a run is scheduled and has not yet taken the jobs
-	spare []*job
+	mu      sync.Mutex
+	jobs    []*job
+	bytes   int  // frame bytes held by jobs, for the bound
+	lostAll bool // a jobLost for every conn of the loop is queued
+	awake   bool // a run is scheduled and has not yet taken the jobs
+	spare   []*job
 }
 
 // post hands j to the loop. It never blocks on the loop.
@@ -71,9 +72,16 @@ func (l *eventLoop) post(j *job) {
 		j.frame.release()
 		j.kind, j.frame, n = jobLost, nil, 0
 		l.stats.MailboxDropped.Add(1)
+		if j.all && l.mb.lostAll {
+			// Every conn of the loop is to be closed already: a loop
+			// that stays behind queues one such job, not one per drop.
+			l.mb.mu.Unlock()
+			j.recycle()
+			return
+		}
+		l.mb.lostAll = l.mb.lostAll || j.all
 	}
 	l.mb.bytes += n
-	l.stats.MailboxBytes.Store(int64(l.mb.bytes))
 	l.mb.jobs = append(l.mb.jobs, j)
 	wake := !l.mb.awake
 	l.mb.awake = true
@@ -83,7 +91,7 @@ func (l *eventLoop) post(j *job) {
 			// The engine is stopping: nothing will run these jobs.
 			l.mb.mu.Lock()
 			jobs := l.mb.jobs
-			l.mb.jobs, l.mb.awake, l.mb.bytes = nil, false, 0
+			l.mb.jobs, l.mb.awake, l.mb.bytes, l.mb.lostAll = nil, false, 0, false
 			l.mb.mu.Unlock()
 			for _, j := range jobs {
 				l.discard(j)
@@ -99,8 +107,7 @@ func (l *eventLoop) runMailbox(context.Context) error {
 	jobs := l.mb.jobs
 	l.mb.jobs, l.mb.spare = l.mb.spare[:0], nil
 	l.mb.awake = false
-	l.mb.bytes = 0
-	l.stats.MailboxBytes.Store(0)
+	l.mb.bytes, l.mb.lostAll = 0, false
 	l.mb.mu.Unlock()
 
 	l.tick()

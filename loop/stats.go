@@ -73,10 +73,6 @@ type Stats struct {
 	counters[atomic.Uint64]
 	ProtocolClose [16]atomic.Uint64                // protocol errors, by close code - 1000
 	Invalid       [len(InvalidCodes)]atomic.Uint64 // PacketsInvalid by InvalidCodes
-
-	// MailboxBytes is a gauge of what this loop's mailbox holds now,
-	// written under the mailbox lock; it is neither summed nor reported.
-	MailboxBytes atomic.Int64
 }
 
 // countClose counts a close for a protocol error (idle, slow consumer and
