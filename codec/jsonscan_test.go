@@ -17,7 +17,7 @@ var jsonCases = []string{
 	" \t\r\n{ \"a\" : [ 1 , { } , [ ] ] } \t\r\n", `[[[[[]]]]]`, `{"":""}`, `{"a":1,"a":2}`,
 	// invalid
 	``, ` `, `-`, `+1`, `01`, `-01`, `1.`, `.5`, `1e`, `1e+`, `1.e5`, `0x10`, `1 2`, `NaN`, `Infinity`, `-Infinity`,
-	`"`, `"abc`, `"\"`, `"\x"`, `"\u12"`, `"\u12G4"`, `"\U0041"`, "\"a\x00b\"", "\"a\nb\"", "\"\x1f\"",
+	`"`, `"abc`, `"\"`, `"\x"`, `"\u12"`, `"\u12G4"`, `"\u00g0"`, `"\u/000"`, `"\u:000"`, `"\u@000"`, "\"\\u`000\"", `"\U0041"`, "\"a\x00b\"", "\"a\nb\"", "\"\x1f\"",
 	`tru`, `truee`, `True`, `nul`, `nulll`, `f`, `[`, `]`, `[1,]`, `[,1]`, `[1 2]`, `{`, `}`, `{"a"}`, `{"a":}`,
 	`{"a":1,}`, `{,}`, `{a:1}`, `{'a':1}`, `{"a" 1}`, `{"a":1 "b":2}`, `{1:2}`, `{}{}`, `[]]`, `{}}`,
 	"\ufeff{}", "{}\x00", "\v{}", "\f1", `/**/1`, `[1]//`,
@@ -27,6 +27,22 @@ func TestValidJSONMatchesEncodingJSON(t *testing.T) {
 	for _, s := range jsonCases {
 		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
 			t.Errorf("validJSON(%q) = %v, encoding/json says %v", s, got, want)
+		}
+	}
+}
+
+// TestValidJSONEscapeDigits tries every byte in each of the four places of
+// a \u escape: a digit range off by one ('g', 'G', '/', ':', '@', '`')
+// must not pass.
+func TestValidJSONEscapeDigits(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 4; pos++ {
+			digits := []byte("0a0F")
+			digits[pos] = byte(c)
+			b := []byte(`"\u` + string(digits) + `"`)
+			if got, want := validJSON(b), json.Valid(b); got != want {
+				t.Errorf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+			}
 		}
 	}
 }
