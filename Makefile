@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     := bin/hangoutd
 FUZZTIME ?= 30s
+SHELL   := /bin/bash
 
 .PHONY: all build run test test-short vet fmt-check fuzz bench benchcmp clean
 
@@ -14,11 +15,12 @@ run: build
 	./$(BIN)
 
 # The whole suite: formatting, vet, race-checked unit and end-to-end tests
-# (fuzz seed corpora included: plain `go test` runs them).
+# (fuzz seed corpora included: plain `go test` runs them). testreport prints
+# each package's result, the output of failed tests, and at the end which
+# tests skipped and why (a missing Chromium or nginx skips theirs).
 test: fmt-check vet
-	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
-		echo "web: no Chromium found, the browser tests skip (apt-get install chromium)"
-	$(GO) test -race -shuffle=on -count=1 -timeout 20m ./...
+	@$(GO) build -o bin/testreport ./internal/testreport
+	set -o pipefail; $(GO) test -json -race -shuffle=on -count=1 -timeout 20m ./... | bin/testreport
 
 test-short: fmt-check vet
 	$(GO) test -short -count=1 ./...
