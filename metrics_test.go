@@ -216,7 +216,7 @@ func TestMetricsSession(t *testing.T) {
 		t.Fatalf("handshake without a key: %d, want 400", code)
 	}
 	plain := wstest.DialRaw(t, addr)
-	plain.MustWrite([]byte("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n"))
+	plain.MustWrite([]byte("GET /no//such/room HTTP/1.1\r\nHost: x\r\n\r\n"))
 	if code := plain.Status(); code != http.StatusNotFound {
 		t.Fatalf("plain GET: %d, want 404", code)
 	}

@@ -63,16 +63,19 @@ func (l *eventLoop) closeNow(c *conn) {
 	l.doomed = append(l.doomed, c)
 }
 
-// retire removes c's user from the token table and presence: its close is
-// announced at the next flush even if the TCP connection lingers.
+// retire removes c's user from the token table, its room and the room's
+// presence: its close is announced at the room's next batch even if the
+// TCP connection lingers.
 func (l *eventLoop) retire(c *conn) {
 	if c.token == "" || c.retired {
 		return
 	}
 	c.retired = true
-	s := l.srv
+	s, r := l.srv, c.room
 	s.table.Delete(c.token)
-	s.presence.Leave(c.token)
+	l.part(c)
+	r.presence.Leave(c.token)
+	s.leave(r)
 	s.active.Add(-1)
-	s.changed()
+	s.changed(r)
 }

@@ -23,6 +23,9 @@ type Config struct {
 	MaxOutboundTotal int // bytes waiting for all clients together; 0 = no limit (see outbound.go)
 	MaxMailbox       int // bytes of deliveries waiting for one loop; 0 = derived (see mailbox.go)
 	MaxConns         int // 0 = no limit
+	MaxRooms         int // rooms at once; 0 = no limit
+	MaxRoomConns     int // members of one room; 0 = no limit
+	PresenceBudget   int // writes a second spent on changes batches, all rooms together; 0 = no budget (budget.go)
 	MaxProperties    int
 	MaxKeyBytes      int
 	MaxPropertyBytes int
@@ -32,6 +35,10 @@ type Config struct {
 	Demo             bool           // serve the web demo on GET /
 	Logger           *slog.Logger
 }
+
+// DefaultPresenceBudget is the default of -presence-budget, in writes a
+// second (see docs/operations.md for how it was chosen).
+const DefaultPresenceBudget = 100_000
 
 // DefaultConfig returns the defaults of Protocol V2.
 func DefaultConfig() Config {
@@ -47,6 +54,7 @@ func DefaultConfig() Config {
 		MaxProperties:    64,
 		MaxKeyBytes:      128,
 		MaxPropertyBytes: 16 << 10,
+		PresenceBudget:   DefaultPresenceBudget,
 		Demo:             true,
 	}
 }
@@ -70,6 +78,9 @@ func (c *Config) Validate() error {
 	check(c.MaxOutboundTotal == 0 || c.MaxOutboundTotal >= c.MaxOutbound, "max-outbound-total", "must be 0 (no limit) or >= max-outbound")
 	check(c.MaxMailbox >= 0, "max-mailbox", "must be >= 0")
 	check(c.MaxConns >= 0, "max-conns", "must be >= 0")
+	check(c.MaxRooms >= 0, "max-rooms", "must be >= 0")
+	check(c.MaxRoomConns >= 0, "max-room-conns", "must be >= 0")
+	check(c.PresenceBudget >= 0, "presence-budget", "must be >= 0")
 	check(c.MaxProperties > 0, "max-properties", "must be > 0")
 	check(c.MaxKeyBytes > 0, "max-key-bytes", "must be > 0")
 	check(c.MaxPropertyBytes >= 2, "max-property-bytes", "must be >= 2")

@@ -16,12 +16,13 @@ const (
 )
 
 // conn is one client. Owned by its event loop (see doc.go); loop and token
-// never change once set, so other loops may read them. Fields are ordered
-// and sized to keep the struct in the 144-byte size class: at 100,000
-// connections every 16 bytes here is 1.6 MB.
+// never change once set, so other loops may read them; so do room and
+// token. Fields are ordered and sized to keep the struct in the 160-byte
+// size class: at 100,000 connections every 16 bytes here is 1.6 MB.
 type conn struct {
 	gc    gnet.Conn
 	loop  *eventLoop
+	room  *room // set with token, at the welcome
 	token string
 
 	// deadline (monotime) is when the sweep acts on the conn: the end of
@@ -32,6 +33,7 @@ type conn struct {
 	lastPkt  int64 // monotime of the last packet, for -rate-limit; 0 = none yet
 
 	idx         int32   // position in loop.conns
+	ridx        int32   // position in its room's members on its loop
 	welcomeSize int32   // bytes of its welcome: the outbound limit allows them on top of MaxOutbound
 	unread      int32   // inbound bytes left in gnet's buffer, already counted in BytesIn
 	allowance   float32 // token bucket for -rate-limit, in packets

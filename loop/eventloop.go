@@ -73,22 +73,27 @@ func (l *eventLoop) remove(c *conn) {
 func (l *eventLoop) run(j *job) {
 	switch j.kind {
 	case jobDeliver:
-		if j.all {
-			l.stageAll(l.conns, j.frame.b)
+		if j.room != nil {
+			l.stageAll(j.room.members[l.id].conns, j.frame.b)
 		} else {
 			l.stageAll(j.conns, j.frame.b)
 		}
 		j.frame.release()
 	case jobLost:
 		conns := j.conns
-		if j.all {
-			conns = l.conns
+		if j.room != nil {
+			// A copy: each close takes its conn out of the room's list.
+			conns = append(l.byQueue[:0], j.room.members[l.id].conns...)
 		}
 		for _, c := range conns {
 			if c.state == stateOpen {
 				l.stats.MailboxLost.Add(1)
 				l.closeWith(c, ws.StatusPolicyViolation, "server behind; packets lost")
 			}
+		}
+		clear(conns)
+		if j.room != nil {
+			l.byQueue = conns[:0]
 		}
 	case jobSweep:
 		l.sweep()

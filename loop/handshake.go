@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"bytes"
 	"math"
 	"net/http"
 
@@ -36,6 +35,13 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.writeRaw(c, l.plainHTTP(head))
 		return 0, false
 	}
+	_, target := codec.RequestLine(head)
+	name, ok := codec.RoomOf(target)
+	if !ok {
+		l.stats.NotFound.Add(1)
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusNotFound, "no such path: a room is / or /NAME"))
+		return 0, false
+	}
 	resp, err := l.upgrader.Upgrade(head)
 	if err != nil {
 		if err == codec.ErrOriginRefused {
@@ -56,15 +62,30 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
 		return 0, false
 	}
-	l.welcome(c, resp)
+	r, why := l.srv.enter(name)
+	if why != roomOK {
+		l.srv.active.Add(-1)
+		reason := "room full"
+		if why == roomTooMany {
+			l.stats.TooManyRooms.Add(1)
+			reason = "too many rooms"
+		} else {
+			l.stats.RoomFull.Add(1)
+		}
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, reason))
+		return 0, false
+	}
+	l.welcome(c, resp, r)
 	return end, true
 }
 
-// welcome makes c a user and writes the 101 response and the welcome packet
-// in one writev. The welcome's bytes are mostly the presence snapshot,
-// shared by every welcome of the flush interval and never copied here.
-func (l *eventLoop) welcome(c *conn, resp []byte) {
+// welcome makes c a user of room r and writes the 101 response and the
+// welcome packet in one writev. The welcome's bytes are mostly the room's
+// presence snapshot, shared by every welcome of the flush interval and
+// never copied here.
+func (l *eventLoop) welcome(c *conn, resp []byte, r *room) {
 	s := l.srv
+	c.room = r // before the token is published: relays on other loops read it
 	for {
 		c.token = state.NewToken()
 		if s.table.Put(c.token, c) {
@@ -72,8 +93,9 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 		}
 	}
 	c.state = stateOpen
+	l.join(c)                            // before the welcome is cut: see members
 	l.iov = append(l.iov[:0], resp, nil) // [1]: the frame header, once the length is known
-	iov, n := s.presence.Join(c.token, l.iov)
+	iov, n := r.presence.Join(c.token, l.iov)
 	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
 	iov[1] = l.hdr
 	written := writeAll(c, iov) // may run OnClose: a failed write closes c
@@ -86,7 +108,7 @@ func (l *eventLoop) welcome(c *conn, resp []byte) {
 	l.stats.Upgraded.Add(1)
 	l.stats.WelcomeBytes.Add(uint64(c.welcomeSize))
 	l.stats.BytesOut.Add(uint64(written))
-	s.changed()
+	s.changed(r)
 }
 
 // admit takes a connection slot, or says the server is full.
@@ -100,15 +122,16 @@ func (s *Server) admit() bool {
 }
 
 // plainHTTP answers a request that is not a WebSocket handshake: the demo
-// page on GET /, 404 for anything else (426 for / when the demo is off).
+// page on GET of any room's path (the page joins the room its URL names),
+// 404 for any other path or method (426 for a room's path when the demo is
+// off: that path wants a WebSocket).
 func (l *eventLoop) plainHTTP(head []byte) []byte {
 	method, target := codec.RequestLine(head)
-	target, _, _ = bytes.Cut(target, []byte("?"))
-	root := string(target) == "/" || string(target) == "/index.html"
+	_, room := codec.RoomOf(target)
 	switch {
-	case root && l.srv.cfg.Demo && string(method) == "GET":
+	case room && l.srv.cfg.Demo && string(method) == "GET":
 		return web.Page()
-	case string(target) == "/" && !l.srv.cfg.Demo:
+	case room && !l.srv.cfg.Demo:
 		return web.UpgradeRequired()
 	default:
 		return web.NotFound()

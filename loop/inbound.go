@@ -105,12 +105,12 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 		return
 	}
 	if p.ToServer {
-		if perr := l.srv.presence.SetProperties(c.token, p.Data); perr != nil {
+		if perr := c.room.presence.SetProperties(c.token, p.Data); perr != nil {
 			l.refuse(c, perr.Code, perr.Message)
 			return
 		}
 		l.stats.PacketsChanges.Add(1) // applied; a refused one counts as invalid
-		l.srv.changed()
+		l.srv.changed(c.room)
 		return
 	}
 	l.stats.PacketsRelay.Add(1)

@@ -2,13 +2,14 @@ package loop
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
 type jobKind uint8
 
 const (
-	jobDeliver  jobKind = iota // write frame to conns, or to every open conn
+	jobDeliver  jobKind = iota // write frame to conns, or to every member of a room on the loop
 	jobSweep                   // pings and timeouts
 	jobShutdown                // close 1001 to everyone
 	jobBarrier                 // nothing: Shutdown waits for it to know earlier callbacks are done
@@ -20,7 +21,7 @@ const (
 type job struct {
 	kind  jobKind
 	frame *sharedFrame  // jobDeliver: one reference, released by the loop
-	all   bool          // jobDeliver: every open conn of the loop
+	room  *room         // jobDeliver: every member of room on the loop (else conns)
 	conns []*conn       // jobDeliver: these conns (owned by the receiving loop)
 	done  chan struct{} // jobShutdown: closed when the loop has sent its closes
 }
@@ -53,12 +54,12 @@ func (j *job) recycle() {
 // jobLost, whose receivers the loop closes with 1008 when it gets to it. A
 // receiver never misses a packet silently, and posting never blocks.
 type mailbox struct {
-	mu      sync.Mutex
-	jobs    []*job
-	bytes   int  // frame bytes held by jobs, for the bound
-	lostAll bool // a jobLost for every conn of the loop is queued
-	awake   bool // a run is scheduled and has not yet taken the jobs
-	spare   []*job
+	mu    sync.Mutex
+	jobs  []*job
+	bytes int     // frame bytes held by jobs, for the bound
+	lost  []*room // rooms whose members on the loop a queued jobLost closes
+	awake bool    // a run is scheduled and has not yet taken the jobs
+	spare []*job
 }
 
 // post hands j to the loop. It never blocks on the loop.
@@ -72,14 +73,17 @@ func (l *eventLoop) post(j *job) {
 		j.frame.release()
 		j.kind, j.frame, n = jobLost, nil, 0
 		l.stats.MailboxDropped.Add(1)
-		if j.all && l.mb.lostAll {
-			// Every conn of the loop is to be closed already: a loop
-			// that stays behind queues one such job, not one per drop.
-			l.mb.mu.Unlock()
-			j.recycle()
-			return
+		if j.room != nil {
+			if slices.Contains(l.mb.lost, j.room) {
+				// The room's members here are to be closed already: a
+				// loop that stays behind queues one such job per room,
+				// not one per drop.
+				l.mb.mu.Unlock()
+				j.recycle()
+				return
+			}
+			l.mb.lost = append(l.mb.lost, j.room)
 		}
-		l.mb.lostAll = l.mb.lostAll || j.all
 	}
 	l.mb.bytes += n
 	l.mb.jobs = append(l.mb.jobs, j)
@@ -91,7 +95,9 @@ func (l *eventLoop) post(j *job) {
 			// The engine is stopping: nothing will run these jobs.
 			l.mb.mu.Lock()
 			jobs := l.mb.jobs
-			l.mb.jobs, l.mb.awake, l.mb.bytes, l.mb.lostAll = nil, false, 0, false
+			l.mb.jobs, l.mb.awake, l.mb.bytes = nil, false, 0
+			clear(l.mb.lost)
+			l.mb.lost = l.mb.lost[:0]
 			l.mb.mu.Unlock()
 			for _, j := range jobs {
 				l.discard(j)
@@ -107,7 +113,9 @@ func (l *eventLoop) runMailbox(context.Context) error {
 	jobs := l.mb.jobs
 	l.mb.jobs, l.mb.spare = l.mb.spare[:0], nil
 	l.mb.awake = false
-	l.mb.bytes, l.mb.lostAll = 0, false
+	l.mb.bytes = 0
+	clear(l.mb.lost) // do not keep emptied rooms
+	l.mb.lost = l.mb.lost[:0]
 	l.mb.mu.Unlock()
 
 	l.tick()

@@ -14,11 +14,11 @@ func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 	f.b = codec.AppendFrameHeader(f.b, ws.OpText, codec.RelayLen(from.token, p.Type, p.Data))
 	f.b = codec.AppendRelay(f.b, from.token, p.Type, p.Data)
 	if p.ToAll {
-		l.srv.broadcast(f, l)
+		l.srv.broadcast(f, from.room, l)
 		return
 	}
 
-	targets := l.resolve(p.Targets)
+	targets := l.resolve(p.Targets, from.room)
 	local := 0
 	start, end := -1, -1
 	for _, r := range targets {
@@ -58,15 +58,16 @@ func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 	f.release()
 }
 
-// resolve looks up the named tokens, skipping unknown ones and repeats.
+// resolve looks up the named tokens of room in, skipping unknown ones,
+// those of other rooms (a relay crosses no room), and repeats.
 // Short lists (the usual case) are deduplicated by a scan, long ones with
 // the loop's scratch set, so a packet naming 1,800 tokens costs linear time.
-func (l *eventLoop) resolve(names [][]byte) []*conn {
+func (l *eventLoop) resolve(names [][]byte, in *room) []*conn {
 	targets := l.targets[:0]
 	long := len(names) > 16
 	for _, name := range names {
 		r, ok := l.srv.table.Get(name)
-		if !ok {
+		if !ok || r.room != in {
 			continue
 		}
 		if long {

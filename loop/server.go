@@ -11,11 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"hangoutd/codec"
 	"hangoutd/state"
 )
 
@@ -27,8 +25,9 @@ type Server struct {
 	log        *slog.Logger
 	eng        gnet.Engine
 	addr       string
-	table      *state.Table[*conn]
-	presence   *state.Presence
+	table      *state.Table[*conn] // every user of every room, by token
+	rooms      rooms
+	limits     state.Limits // of properties, for each room's presence
 	active     atomic.Int64 // open (upgraded) connections, for -max-conns
 	tcpConns   atomic.Int64 // TCP connections from OnOpen to OnClose, upgraded or not
 	maxMailbox int          // frame bytes one loop's mailbox may hold (mailbox.go)
@@ -38,8 +37,15 @@ type Server struct {
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*eventLoop] // copy-on-write: loops seen so far
 
-	batchMu      sync.Mutex // one batch at a time, so batches reach loops in order
-	batchBuf     []byte     // guarded by batchMu
+	// The batcher's (batch.go), under batchMu: one round of batches at a
+	// time, so a room's batches reach loops in order.
+	batchMu   sync.Mutex
+	batchBuf  []byte
+	busy      []*room       // rooms that sent a batch within activeFor
+	sizes     []int         // scratch of plan
+	stretched int           // active rooms whose interval the budget stretched
+	share     atomic.Uint64 // float64 bits: writes/s of a stretched room; 0 = none stretched
+
 	batches      atomic.Uint64
 	batchEntries atomic.Uint64
 
@@ -70,9 +76,10 @@ func Start(cfg Config) (*Server, error) {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		table: state.NewTable[*conn](256),
-		presence: state.NewPresence(state.Limits{
+		rooms: rooms{byName: map[string]*room{}},
+		limits: state.Limits{
 			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
-		}),
+		},
 		booted:      make(chan struct{}),
 		refusals:    newRefusalLog(cfg.Logger),
 		stop:        make(chan struct{}),
@@ -139,6 +146,8 @@ func (s *Server) Stats() Totals {
 		l.stats.addTo(&out)
 	}
 	out.Conns = int(s.active.Load())
+	out.Rooms, out.LargestRoom = s.roomStats()
+	out.RoomsStretched, out.RoomIntervals = s.stretchedRooms()
 	out.Batches = s.batches.Load()
 	out.BatchEntries = s.batchEntries.Load()
 	return out
@@ -167,7 +176,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.onEveryLoop(ctx, jobBarrier)
 		close(s.stop)
 		<-s.batcherDone
-		s.sendBatch()
+		s.sendBatches()
 		s.onEveryLoop(ctx, jobShutdown)
 		s.awaitHangUps(ctx, time.Second)
 		err = s.eng.Stop(ctx)
@@ -277,64 +286,22 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	return s.cfg.tickEvery(), gnet.None
 }
 
-// changed is called after every presence change; with flush-interval 0 the
-// batch goes out at once.
-func (s *Server) changed() {
-	if s.cfg.BatchInterval == 0 {
-		s.sendBatch()
-	}
-}
-
-// batcher sends the changes batch every flush interval: one timer for the
-// whole server.
-func (s *Server) batcher() {
-	defer close(s.batcherDone)
-	if s.cfg.BatchInterval == 0 {
-		<-s.stop // changed() sends each batch at once; nothing to time
-		return
-	}
-	t := time.NewTicker(s.cfg.BatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.sendBatch()
-		}
-	}
-}
-
-// sendBatch encodes the pending changes once and fans them out to every loop.
-func (s *Server) sendBatch() {
-	s.batchMu.Lock()
-	defer s.batchMu.Unlock()
-	f := newFrame()
-	body, entries := s.presence.TakeBatch(s.batchBuf[:0])
-	s.batchBuf = body[:0]
-	if len(body) == 0 {
-		f.release()
-		return
-	}
-	s.batches.Add(1)
-	s.batchEntries.Add(uint64(entries))
-	f.b = codec.AppendFrameHeader(f.b, ws.OpText, len(body))
-	f.b = append(f.b, body...)
-	s.broadcast(f, nil)
-}
-
-// broadcast gives every loop one job writing f to all its open conns. It
-// consumes the caller's reference to f. from, if not nil, is the loop the
-// caller runs on: its conns are staged directly instead of via the mailbox.
-func (s *Server) broadcast(f *sharedFrame, from *eventLoop) {
+// broadcast gives every loop one job writing f to all of r's members
+// there. It consumes the caller's reference to f. from, if not nil, is the
+// loop the caller runs on: its members are staged directly instead of via
+// the mailbox.
+func (s *Server) broadcast(f *sharedFrame, r *room, from *eventLoop) {
 	for _, l := range *s.loops.Load() {
 		if l == from {
-			l.stageAll(l.conns, f.b)
+			l.stageAll(r.members[l.id].conns, f.b)
 			continue
+		}
+		if r.members[l.id].n.Load() == 0 {
+			continue // nobody of the room on that loop
 		}
 		f.retain()
 		j := newJob(jobDeliver)
-		j.frame, j.all = f, true
+		j.frame, j.room = f, r
 		l.post(j)
 	}
 	f.release()

@@ -22,14 +22,17 @@ import (
 // counter is one line here; the loop then counts with l.stats.Name.Add.
 // Every field is a T: addTo sums them by position.
 type counters[T any] struct {
-	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request)."`
+	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503)."`
 	BadHandshakes     T `metric:"connections_accepted_total{outcome=bad_handshake}"`  // 400/426/431 answers
 	OriginRefused     T `metric:"connections_accepted_total{outcome=origin_refused}"` // 403 answers
 	Full              T `metric:"connections_accepted_total{outcome=full}"`           // 503 answers (max-conns)
 	DrainRefused      T `metric:"connections_accepted_total{outcome=draining}"`       // 503 answers (draining)
 	HandshakeTimeouts T `metric:"connections_accepted_total{outcome=handshake_timeout}"`
-	HandshakeAborted  T `metric:"connections_accepted_total{outcome=aborted}"` // peer hung up before a complete request
-	PlainHTTP         T `metric:"connections_accepted_total{outcome=http}"`    // non-upgrade requests (demo page, 404)
+	HandshakeAborted  T `metric:"connections_accepted_total{outcome=aborted}"`        // peer hung up before a complete request
+	PlainHTTP         T `metric:"connections_accepted_total{outcome=http}"`           // non-upgrade requests (demo page, 404)
+	NotFound          T `metric:"connections_accepted_total{outcome=not_found}"`      // handshakes on a path that names no room (404)
+	TooManyRooms      T `metric:"connections_accepted_total{outcome=max_rooms}"`      // 503: a new room over -max-rooms
+	RoomFull          T `metric:"connections_accepted_total{outcome=max_room_conns}"` // 503: a room at -max-room-conns
 
 	// Each close counts once: a protocol error's under its close code
 	// (Stats.ProtocolClose), every other under its reason here.
@@ -109,8 +112,24 @@ type Totals struct {
 	ProtocolClose CloseCounts `metric:"connections_closed_total{reason=protocol_error,code}"`
 	Invalid       ErrorCounts `metric:"packets_invalid_total{code}" help:"Packets refused with an error packet, by error code."`
 
+	Rooms          int           `metric:"rooms" help:"Rooms with someone in them."`
+	LargestRoom    int           `metric:"room_members_max" help:"Members of the largest room."`
+	RoomsStretched int           `metric:"rooms_stretched" help:"Rooms whose changes batches the presence budget spaces out beyond -flush-interval now."`
+	RoomIntervals  RoomIntervals `metric:"room_flush_interval_milliseconds{room}" help:"The batch interval of the largest rooms the presence budget stretches now (at most 20 rooms; every other room flushes every -flush-interval)."`
+
 	Batches      uint64 `metric:"flushes_total" help:"Changes packets broadcast (flushes that had something to send)."`
 	BatchEntries uint64 `metric:"flush_entries_total" help:"Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."`
+}
+
+// RoomIntervals are the stretched batch intervals of the largest rooms, in
+// milliseconds, by room name ("/" for the default room, "/NAME" for others).
+type RoomIntervals map[string]uint64
+
+// Each calls f with every room listed.
+func (m RoomIntervals) Each(f func(room string, ms uint64)) {
+	for room, ms := range m {
+		f(room, ms)
+	}
 }
 
 // CloseCounts are closes for a protocol error, by close code.
