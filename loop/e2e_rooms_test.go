@@ -4,8 +4,12 @@ package loop_test
 // each room were a server of its own.
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +250,111 @@ func TestRoomsBudgetStretchesLargeRoomsOnly(t *testing.T) {
 	for _, c := range big[1:] {
 		c.WaitProp(last.Token, "n", `"end"`)
 	}
+}
+
+// TestRoomsEmptiedLeaveNothing: rooms that come and go leave nothing in
+// memory. Each of 100,000 clients (10,000 with -short) opens a room of its
+// own, reads its welcome and leaves; then the server holds no room and its
+// heap is back where it was.
+func TestRoomsEmptiedLeaveNothing(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	srv := startServer(t, nil)
+	churn := func(from, to int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 1)
+		next := make(chan int)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if err := visitRoom(srv.Addr(), fmt.Sprintf("/room-%d", i)); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+					}
+				}
+			}()
+		}
+		for i := from; i < to; i++ {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+	}
+	emptied := func() {
+		t.Helper()
+		waitStats(t, srv, "every room gone", func(s loop.Totals) bool { return s.Rooms == 0 && s.Conns == 0 })
+	}
+	churn(0, 1000) // grow the pools and scratch buffers a server keeps
+	emptied()
+	base := heapAfterGC()
+	churn(1000, 1000+n)
+	emptied()
+	// The batcher forgets a room a second after its last batch.
+	deadline := time.Now().Add(wstest.Wait)
+	for {
+		heap := heapAfterGC()
+		if heap < base+4<<20 {
+			t.Logf("heap %d KiB before, %d KiB after %d rooms came and went", base>>10, heap>>10, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heap %d KiB after %d rooms came and went, %d KiB before", heap>>10, n, base>>10)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// visitRoom joins the room at path with a bare socket, reads the whole
+// welcome and hangs up.
+func visitRoom(addr, path string) error {
+	c, err := net.DialTimeout("tcp", addr, wstest.Wait)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wstest.Wait))
+	if _, err := c.Write([]byte(wstest.UpgradeRequest(addr, path, codec.NewClientKey()))); err != nil {
+		return err
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return fmt.Errorf("%s: welcome: %w", path, err)
+	}
+	size := int(h[1] & 0x7f)
+	if size == 126 {
+		var ext [2]byte
+		if _, err := io.ReadFull(br, ext[:]); err != nil {
+			return err
+		}
+		size = int(ext[0])<<8 | int(ext[1])
+	}
+	_, err = io.CopyN(io.Discard, br, int64(size))
+	return err
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
