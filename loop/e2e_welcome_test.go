@@ -138,10 +138,15 @@ func TestE2EWelcomeWholeFromManyPieces(t *testing.T) {
 			}
 		}
 	}
-	setProps(users, 1) // more users changed than a welcome is cut around:
+	// Every user sets properties: more users changed than a welcome is cut
+	// around, so the next join rebuilds the snapshot with all of them.
+	setProps(users, 1)
 	flusher := wstest.DialRaw(t, srv.Addr())
-	flusher.Upgrade()                 // this join rebuilds the snapshot with all of them
-	setProps(users[:maxChanged-1], 2) // each a hole in the snapshot and a fresh entry
+	flusher.Upgrade()
+	// Then as many change again as a welcome is still cut around, the
+	// newcomer's own open being the last: each a hole in the snapshot and
+	// a fresh entry.
+	setProps(users[:maxChanged-1], 2)
 
 	n := wstest.DialRaw(t, srv.Addr())
 	n.Upgrade()
