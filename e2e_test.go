@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,7 +68,7 @@ func e2eEnv(extra ...string) []string {
 }
 
 // e2eRunShort runs the binary to completion (bounded) and returns its exit
-// code and output.
+// code and output. An ERROR line on its stderr fails the test.
 func e2eRunShort(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
@@ -90,16 +89,19 @@ func e2eRunShort(t *testing.T, env []string, args ...string) (code int, stdout, 
 	default:
 		t.Fatalf("running hangoutd %v: %v", args, err)
 	}
+	var logs logLines
+	logs.Write([]byte(errb.String()))
+	logs.check(t, fmt.Sprintf("hangoutd %v", args))
 	return code, out.String(), errb.String()
 }
 
-// e2eProc is a running server.
+// e2eProc is a running server. An ERROR line in its log fails the test
+// unless the test declared it (p.logs.expectError).
 type e2eProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	addr  string
-	mu    sync.Mutex
-	lines []string
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	logs logLines
 	// exited is closed once cmd.Wait has returned; waitErr is its result.
 	exited  chan struct{}
 	waitErr error
@@ -125,9 +127,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
+			p.logs.add(line)
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				select {
 				case addr <- m[1]:
@@ -145,6 +145,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 			_ = cmd.Process.Kill() // only this child, by its PID
 			<-p.exited
 		}
+		p.logs.check(t, "hangoutd")
 	})
 	select {
 	case p.addr = <-addr:
@@ -156,11 +157,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 	return p
 }
 
-func (p *e2eProc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
+func (p *e2eProc) log() string { return p.logs.String() }
 
 // waitExit waits up to d for the process to exit and returns its exit code.
 func (p *e2eProc) waitExit(d time.Duration) int {

@@ -28,10 +28,13 @@ import (
 
 const metricsWait = 10 * time.Second
 
-// adminServer is an in-process hangoutd with its admin listener.
+// adminServer is an in-process hangoutd with its admin listener. An ERROR
+// line in their log fails the test unless the test declared it
+// (logs.expectError).
 type adminServer struct {
 	*loop.Server
 	admin string // http://host:port
+	logs  *logLines
 }
 
 // startAdminServer starts a server on a free loopback port with
@@ -46,6 +49,8 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	cfg.PingInterval = time.Hour
 	cfg.IdleTimeout = time.Hour
 	cfg.Demo = false
+	logs := &logLines{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -57,14 +62,15 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := admin.Serve(ln, srv, slog.New(slog.DiscardHandler))
+	hs := admin.Serve(ln, srv, cfg.Logger)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), metricsWait)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
+		logs.check(t, "the server")
 	})
-	return &adminServer{Server: srv, admin: "http://" + ln.Addr().String()}
+	return &adminServer{Server: srv, admin: "http://" + ln.Addr().String(), logs: logs}
 }
 
 // metrics is one scrape: series ("name{a="x",b="y"}") to value.
