@@ -390,10 +390,9 @@ func TestDeployEnvFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, help := e2eRunShort(t, e2eEnv(), "-h")
 	flags := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^  -(\S+)`).FindAllStringSubmatch(help, -1) {
-		flags[m[1]] = true
+	for name := range definedFlags() {
+		flags[name] = true
 	}
 	var env []string
 	for _, line := range strings.Split(string(b), "\n") {

@@ -29,7 +29,8 @@ type textFlags struct {
 
 // parseConfig reads flags, each defaulting to HANGOUTD_<NAME> from the
 // environment and then to the contract's default: flag over env over default.
-func parseConfig(args []string, env func(string) (string, bool), stderr io.Writer) (loop.Config, opsConfig, slog.Level, error) {
+// -h prints the usage to usage.
+func parseConfig(args []string, env func(string) (string, bool), usage io.Writer) (loop.Config, opsConfig, slog.Level, error) {
 	cfg := loop.DefaultConfig()
 	cfg.MaxOutboundTotal = defaultOutboundTotal()
 	ops := opsConfig{Admin: "127.0.0.1:13373"}
@@ -39,7 +40,7 @@ func parseConfig(args []string, env func(string) (string, bool), stderr io.Write
 	if err := applyEnv(fs, env); err != nil {
 		return cfg, ops, 0, err
 	}
-	if err := parseArgs(fs, args, stderr); err != nil {
+	if err := parseArgs(fs, args, usage); err != nil {
 		return cfg, ops, 0, err
 	}
 	lvl, err := settle(&cfg, ops, text)
@@ -89,12 +90,12 @@ func applyEnv(fs *flag.FlagSet, env func(string) (string, bool)) error {
 	return envErr
 }
 
-// parseArgs parses the command line. -h prints the usage and returns
-// flag.ErrHelp; any other error is one line.
-func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+// parseArgs parses the command line. -h prints the usage to usage and
+// returns flag.ErrHelp; any other error is one line.
+func parseArgs(fs *flag.FlagSet, args []string, usage io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(fs, stderr)
+			printUsage(fs, usage)
 			return err
 		}
 		return errors.New(firstLine(err.Error()))
@@ -105,9 +106,9 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	return nil
 }
 
-func printUsage(fs *flag.FlagSet, stderr io.Writer) {
-	fs.SetOutput(stderr)
-	fmt.Fprintln(stderr, "Usage: hangoutd [flags]\n       hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]\n\nEvery flag can also be set as HANGOUTD_<NAME> (e.g. HANGOUTD_MAX_CONNS); a flag wins over the environment.\n\nFlags:")
+func printUsage(fs *flag.FlagSet, w io.Writer) {
+	fs.SetOutput(w)
+	fmt.Fprintln(w, "Usage: hangoutd [flags]\n       hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]\n\nEvery flag can also be set as HANGOUTD_<NAME> (e.g. HANGOUTD_MAX_CONNS); a flag wins over the environment.\n\nFlags:")
 	fs.PrintDefaults()
 }
 

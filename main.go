@@ -32,14 +32,15 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(bench.Main(os.Args[2:]))
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run starts the server and blocks until a signal stops it. It returns the
-// exit status: 0 after a clean shutdown, 1 when the server cannot start, 2
-// for a bad flag or environment value.
-func run(args []string, stderr io.Writer) int {
-	cfg, ops, logLevel, err := parseConfig(args, os.LookupEnv, stderr)
+// exit status: 0 after a clean shutdown or -h (the usage on stdout, where
+// a reader piping it to a pager expects it), 1 when the server cannot
+// start, 2 for a bad flag or environment value.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, ops, logLevel, err := parseConfig(args, os.LookupEnv, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
