@@ -21,6 +21,9 @@ type opsConfig struct {
 	DrainTimeout time.Duration // serve connected clients this long after a signal
 }
 
+// defaultOps are opsConfig's defaults.
+func defaultOps() opsConfig { return opsConfig{Admin: "127.0.0.1:13373"} }
+
 // textFlags are the flags read as text and only then converted, so that a
 // bad value is reported with its flag's name.
 type textFlags struct {
@@ -33,7 +36,7 @@ type textFlags struct {
 func parseConfig(args []string, env func(string) (string, bool), usage io.Writer) (loop.Config, opsConfig, slog.Level, error) {
 	cfg := loop.DefaultConfig()
 	cfg.MaxOutboundTotal = defaultOutboundTotal()
-	ops := opsConfig{Admin: "127.0.0.1:13373"}
+	ops := defaultOps()
 	var text textFlags
 	fs := defineFlags(&cfg, &ops, &text)
 	// Environment first, so that flags parsed after it win.
