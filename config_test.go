@@ -77,3 +77,75 @@ func sameDefault(f *flag.Flag, s string) bool {
 	}
 	return f.DefValue == s
 }
+
+// Origins are written the way browsers send them; what no browser sends
+// is refused.
+func TestNormalizeOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://a.example":             "https://a.example",
+		"https://a.example/":            "https://a.example",
+		"HTTPS://A.Example":             "https://a.example",
+		"https://a.example:443/":        "https://a.example",
+		"http://a.example:80":           "http://a.example",
+		"http://a.example:443":          "http://a.example:443",
+		"https://a.example:8443":        "https://a.example:8443",
+		"http://[::1]:8080/":            "http://[::1]:8080",
+		"http://[::1]":                  "http://[::1]",
+		"http://127.0.0.1:13372":        "http://127.0.0.1:13372",
+		"chrome-extension://abcdefg":    "chrome-extension://abcdefg",
+		"https://xn--bcher-kva.example": "https://xn--bcher-kva.example",
+	} {
+		if got, err := normalizeOrigin(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, why := range map[string]string{
+		"a.example":               "not scheme://host",
+		"null":                    "not scheme://host",
+		"https://":                "not scheme://host",
+		"https://a.example/app":   "path",
+		"https://a.example/?x=1":  "query",
+		"https://a.example#top":   "fragment",
+		"https://u:p@a.example":   "user info",
+		"https://bücher.example":  "ASCII",
+		"https://a.example:port":  "not scheme://host",
+		"https://a.example:99999": "port",
+	} {
+		got, err := normalizeOrigin(in)
+		if err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("%q: %q, %v; want an error saying %q", in, got, err, why)
+		}
+	}
+}
+
+// A listen address is [HOST]:PORT with a port number.
+func TestCheckListenAddr(t *testing.T) {
+	for _, ok := range []string{":13372", "127.0.0.1:0", "[::1]:80", "localhost:65535", "0.0.0.0:1"} {
+		if err := checkListenAddr(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"notaport", "13372", ":http", "127.0.0.1:65536", "127.0.0.1:-1", "::1:80", ""} {
+		if err := checkListenAddr(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A likely typo of a variable's name gets a suggestion; a name far from
+// every flag's gets none.
+func TestClosestEnvName(t *testing.T) {
+	known := []string{"HANGOUTD_MAX_CONNS", "HANGOUTD_MAX_MESSAGE", "HANGOUTD_LOOPS", "HANGOUTD_ALLOWED_ORIGINS"}
+	for in, want := range map[string]string{
+		"HANGOUTD_MAX_CONN":       "HANGOUTD_MAX_CONNS",
+		"HANGOUTD_MAXCONNS":       "HANGOUTD_MAX_CONNS",
+		"HANGOUTD_LOOP":           "HANGOUTD_LOOPS",
+		"HANGOUTD_ALLOWED_ORIGIN": "HANGOUTD_ALLOWED_ORIGINS",
+		"HANGOUTD_COLOUR":         "",
+		"HANGOUTD_MAX":            "",
+	} {
+		if got := closest(in, known); got != want {
+			t.Errorf("closest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -207,6 +207,10 @@ func TestE2EBinaryHelp(t *testing.T) {
 			}
 		})
 	}
+	// An operator with a typo in the environment still gets the usage.
+	if code, stdout, _ := e2eRunShort(t, e2eEnv("HANGOUTD_MAX_CONN=5"), "-h"); code != 0 || !strings.HasPrefix(stdout, "Usage:") {
+		t.Errorf("-h with HANGOUTD_MAX_CONN set: exit %d, stdout %.40q; want 0 and the usage", code, stdout)
+	}
 	code, stdout, stderr := e2eRunShort(t, e2eEnv(), "-no-such-flag")
 	if code != 2 || stdout != "" || !strings.Contains(stderr, "no-such-flag") {
 		t.Errorf("-no-such-flag: exit %d, stdout %q, stderr %q; want 2, nothing, a line naming it", code, stdout, stderr)
@@ -230,9 +234,19 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-max-properties=-1"}, "max-properties"},
 		{nil, []string{"-log-level=loud"}, "log-level"},
 		{nil, []string{"-no-such-flag"}, "no-such-flag"},
+		{nil, []string{"-addr", "notaport"}, "-addr"},
+		{nil, []string{"-addr", ":http"}, "-addr"},
+		{nil, []string{"-addr", "127.0.0.1:65536"}, "-addr"},
+		{nil, []string{"-admin", "127.0.0.1:99999"}, "-admin"},
+		{nil, []string{"-allowed-origins", "https://a.example/app"}, "-allowed-origins.*path"},
+		{nil, []string{"-allowed-origins", "a.example"}, "-allowed-origins"},
 		// From the environment, naming the variable or the flag will do.
 		{[]string{"HANGOUTD_FLUSH_INTERVAL=banana"}, nil, "flush.interval"},
 		{[]string{"HANGOUTD_MAX_MESSAGE=-1"}, nil, "max.message"},
+		// A variable that names no flag, with the one it probably meant.
+		{[]string{"HANGOUTD_MAX_CONN=5"}, nil, `HANGOUTD_MAX_CONN\b.*did you mean HANGOUTD_MAX_CONNS\?`},
+		{[]string{"hangoutd_loops=2"}, nil, `hangoutd_loops\b.*did you mean HANGOUTD_LOOPS\?`},
+		{[]string{"HANGOUTD_COLOUR=blue"}, nil, `HANGOUTD_COLOUR`},
 	} {
 		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
 			args := append([]string{"-addr", "127.0.0.1:0"}, tc.args...)
@@ -311,5 +325,21 @@ func TestE2EBinarySignalShutdown(t *testing.T) {
 			}
 			t.Logf("exited %v after %v", sig, time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// -allowed-origins takes an Origin the way an operator may write it (upper
+// case, a default port, a trailing slash) and matches it the way a browser
+// sends it.
+func TestE2EBinaryAllowedOriginsNormalized(t *testing.T) {
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-allowed-origins", "HTTPS://Good.Example:443/, http://[::1]:8080/")
+	for _, origin := range []string{"https://good.example", "http://[::1]:8080"} {
+		c := wstest.Connect(t, e2eURL(p.addr), origin, wstest.WithOrigin(origin))
+		c.Close()
+	}
+	for _, origin := range []string{"https://evil.example", "https://good.example:8443", "http://good.example"} {
+		if _, resp, err := wstest.TryDial(t, e2eURL(p.addr), origin, wstest.WithOrigin(origin)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %s: want 403, got %v (%v)", origin, resp, err)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func main() {
 // a reader piping it to a pager expects it), 1 when the server cannot
 // start, 2 for a bad flag or environment value.
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, ops, logLevel, err := parseConfig(args, os.LookupEnv, stdout)
+	cfg, ops, logLevel, err := parseConfig(args, os.Environ(), stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
