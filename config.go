@@ -33,26 +33,79 @@ type textFlags struct {
 	origins, level, trustProxy string
 }
 
+// settings are what hangoutd runs with, once flags and environment are
+// read and checked.
+type settings struct {
+	cfg   loop.Config
+	ops   opsConfig
+	level slog.Level
+	flags *flag.FlagSet // every flag, for the start-up line
+}
+
 // parseConfig reads flags, each defaulting to HANGOUTD_<NAME> from the
 // environment (environ, as os.Environ gives it) and then to the contract's
 // default: flag over env over default. -h prints the usage to usage, even
 // with a bad environment: it is how an operator finds the right name.
-func parseConfig(args, environ []string, usage io.Writer) (loop.Config, opsConfig, slog.Level, error) {
-	cfg := loop.DefaultConfig()
-	cfg.MaxOutboundTotal = defaultOutboundTotal()
-	ops := defaultOps()
+func parseConfig(args, environ []string, usage io.Writer) (settings, error) {
+	s := settings{cfg: loop.DefaultConfig(), ops: defaultOps()}
+	s.cfg.MaxOutboundTotal = defaultOutboundTotal()
 	var text textFlags
-	fs := defineFlags(&cfg, &ops, &text)
+	s.flags = defineFlags(&s.cfg, &s.ops, &text)
 	// Environment first, so that flags parsed after it win.
-	envErr := applyEnv(fs, environ)
-	if err := parseArgs(fs, args, usage); err != nil && (envErr == nil || errors.Is(err, flag.ErrHelp)) {
-		return cfg, ops, 0, err
+	envErr := applyEnv(s.flags, environ)
+	if err := parseArgs(s.flags, args, usage); err != nil && (envErr == nil || errors.Is(err, flag.ErrHelp)) {
+		return s, err
 	}
 	if envErr != nil {
-		return cfg, ops, 0, envErr
+		return s, envErr
 	}
-	lvl, err := settle(&cfg, ops, text)
-	return cfg, ops, lvl, err
+	var err error
+	s.level, err = settle(&s.cfg, s.ops, text)
+	return s, err
+}
+
+// maxLoops is the most event loops gnet runs; it would start no more
+// than this whatever it is asked.
+const maxLoops = 256
+
+// loopsStarted is how many event loops a server started with n runs:
+// loop.Start takes 0 for its default, one per CPU.
+func loopsStarted(n int) int {
+	if n == 0 {
+		n = loop.DefaultConfig().Loops
+	}
+	return min(n, maxLoops)
+}
+
+// inForce is every setting the server runs with, one key per flag
+// (-max-conns is max_conns), each as resolved: the address bound (addr),
+// the admin listener's (admin, empty when off), the event loops started,
+// the origins as they are matched. Taken from the flag set, so that a new
+// flag is logged without anyone remembering to.
+func (s settings) inForce(addr, admin string) []any {
+	prefixes := make([]string, len(s.cfg.TrustProxy))
+	for i, p := range s.cfg.TrustProxy {
+		prefixes[i] = p.String()
+	}
+	resolved := map[string]string{
+		"admin":           admin,
+		"loops":           strconv.Itoa(loopsStarted(s.cfg.Loops)),
+		"allowed-origins": strings.Join(s.cfg.AllowedOrigins, ","),
+		"trust-proxy":     strings.Join(prefixes, ","),
+		"log-level":       strings.ToLower(s.level.String()),
+	}
+	out := []any{"addr", addr} // first: tests and operators look for it
+	s.flags.VisitAll(func(f *flag.Flag) {
+		if f.Name == "addr" {
+			return
+		}
+		v, ok := resolved[f.Name]
+		if !ok {
+			v = f.Value.String()
+		}
+		out = append(out, strings.ReplaceAll(f.Name, "-", "_"), v)
+	})
+	return out
 }
 
 // defineFlags declares every flag, its default the value cfg, ops and
@@ -61,7 +114,7 @@ func defineFlags(cfg *loop.Config, ops *opsConfig, text *textFlags) *flag.FlagSe
 	fs := flag.NewFlagSet("hangoutd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // a bad flag gets one line, not the whole usage
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address, [HOST]:PORT")
-	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops (default: number of CPUs)")
+	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops, at most 256; 0 = one per CPU (default: number of CPUs)")
 	fs.DurationVar(&cfg.BatchInterval, "flush-interval", cfg.BatchInterval, "how often changes are batched and sent; 0 sends at once")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", cfg.PingInterval, "how often every client is pinged")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a client silent for this long")
@@ -203,6 +256,9 @@ func settle(cfg *loop.Config, ops opsConfig, text textFlags) (slog.Level, error)
 	}
 	if err := cfg.Validate(); err != nil {
 		return 0, fmt.Errorf("invalid value for -%s", firstLine(err.Error()))
+	}
+	if cfg.Loops > maxLoops {
+		return 0, fmt.Errorf("invalid value for -loops: gnet runs at most %d event loops", maxLoops)
 	}
 	if err := checkListenAddr(cfg.Addr); err != nil {
 		return 0, fmt.Errorf("invalid value %q for -addr: %v", cfg.Addr, err)

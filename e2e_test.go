@@ -20,6 +20,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -227,6 +229,7 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-flush-interval=banana"}, "flush-interval"},
 		{nil, []string{"-max-message=-1"}, "max-message"},
 		{nil, []string{"-loops=x"}, "loops"},
+		{nil, []string{"-loops=257"}, "loops"}, // gnet would start 256
 		{nil, []string{"-max-conns=-5"}, "max-conns"},
 		{nil, []string{"-rate-limit=-1"}, "rate-limit"},
 		{nil, []string{"-ping-interval=-1s"}, "ping-interval"},
@@ -341,5 +344,115 @@ func TestE2EBinaryAllowedOriginsNormalized(t *testing.T) {
 		if _, resp, err := wstest.TryDial(t, e2eURL(p.addr), origin, wstest.WithOrigin(origin)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("Origin %s: want 403, got %v (%v)", origin, resp, err)
 		}
+	}
+}
+
+// logLine returns the fields (key to value, unquoted) of the first line of
+// p's log with message msg, or fails the test.
+func (p *e2eProc) logLine(msg string) map[string]string {
+	p.t.Helper()
+	field := regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
+	for _, line := range strings.Split(p.log(), "\n") {
+		fields := map[string]string{}
+		for _, m := range field.FindAllStringSubmatch(line, -1) {
+			v := m[2]
+			if uq, err := strconv.Unquote(v); err == nil {
+				v = uq
+			}
+			fields[m[1]] = v
+		}
+		if fields["msg"] == msg {
+			return fields
+		}
+	}
+	p.t.Fatalf("no %q line in the log:\n%s", msg, p.log())
+	return nil
+}
+
+// The "listening" line shows every setting in force, one key per flag, as
+// the server resolved it.
+func TestE2EBinaryStartupLine(t *testing.T) {
+	p := e2eStart(t, e2eEnv("HANGOUTD_MAX_CONNS=7"), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0",
+		"-loops", "0", "-allowed-origins", "HTTPS://Good.Example/", "-trust-proxy", "10.0.0.1, 192.168.0.0/16")
+	got := p.logLine("listening")
+	for name := range definedFlags() {
+		if _, ok := got[strings.ReplaceAll(name, "-", "_")]; !ok {
+			t.Errorf("the listening line does not show -%s", name)
+		}
+	}
+	want := map[string]string{
+		"addr":            p.addr,
+		"admin":           strings.TrimPrefix(adminURL(t, p), "http://"),
+		"loops":           strconv.Itoa(min(runtime.NumCPU(), maxLoops)), // -loops 0: one per CPU
+		"max_conns":       "7",
+		"allowed_origins": "https://good.example",
+		"trust_proxy":     "10.0.0.1/32,192.168.0.0/16",
+		"flush_interval":  "50ms",
+		"log_level":       "info",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("listening line: %s=%q, want %q", k, got[k], v)
+		}
+	}
+	if n, err := strconv.Atoi(got["max_outbound_total"]); err != nil || n <= 0 {
+		t.Errorf("listening line: max_outbound_total=%q, want the default resolved to bytes", got["max_outbound_total"])
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", p.log())
+	}
+}
+
+// The open-file limit logged is the one in force, and a warning names it
+// and what the clients need when it falls short.
+func TestE2EBinaryOpenFileLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip("no RLIMIT_NOFILE here:", err)
+	}
+	hard := lim.Max
+	// The children start below their hard limit, as after a shell's
+	// ulimit -Sn: hangoutd must raise it and log the raised one. (syscall's
+	// Setrlimit also stops Go from giving children the limit this process
+	// started with.)
+	low := lim
+	low.Cur = lim.Max / 2
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) })
+	for _, tc := range []struct {
+		maxConns uint64
+		need     uint64
+	}{
+		{10, 10 + fdHeadroom},
+		{hard, hard + fdHeadroom},
+		{0, sizedConns + fdHeadroom},
+	} {
+		t.Run(fmt.Sprintf("max-conns=%d", tc.maxConns), func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-max-conns", strconv.FormatUint(tc.maxConns, 10))
+			msg, warn := "open-file limit", hard < tc.need
+			if warn {
+				msg = "open-file limit below what the clients need"
+			}
+			got := p.logLine(msg)
+			if want := strconv.FormatUint(hard, 10); got["soft"] != want || got["hard"] != want {
+				t.Errorf("%s: soft=%s hard=%s, want both %s", msg, got["soft"], got["hard"], want)
+			}
+			if warn && (got["level"] != "WARN" || got["need"] != strconv.FormatUint(tc.need, 10)) {
+				t.Errorf("%s: level=%s need=%s, want WARN and need=%d", msg, got["level"], got["need"], tc.need)
+			}
+			if !warn && strings.Contains(p.log(), "below what the clients need") {
+				t.Errorf("a warning with %d descriptors for %d:\n%s", hard, tc.need, p.log())
+			}
+			// What is logged is what the kernel holds the process to.
+			limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+			if err != nil {
+				t.Skip("no /proc here:", err)
+			}
+			if f := strings.Fields(regexp.MustCompile(`(?m)^Max open files.*$`).FindString(string(limits))); len(f) < 5 || f[3] != got["soft"] || f[4] != got["hard"] {
+				t.Errorf("logged soft=%s hard=%s; /proc says %q", got["soft"], got["hard"], f)
+			}
+		})
 	}
 }
