@@ -456,3 +456,41 @@ func TestE2EBinaryOpenFileLimit(t *testing.T) {
 		})
 	}
 }
+
+// Plain HTTP requests on the WebSocket port get what docs/protocol.md's
+// table says, the demo on and off.
+func TestE2EBinaryPlainRequests(t *testing.T) {
+	for _, tc := range []struct {
+		demo string
+		want map[string]int // request line to status
+	}{
+		{"true", map[string]int{
+			"GET / HTTP/1.1": 200, "GET /index.html HTTP/1.1": 200, "GET /?room=1 HTTP/1.1": 200,
+			"GET /index.html?x HTTP/1.1": 200, "HEAD / HTTP/1.1": 404, "POST / HTTP/1.1": 404,
+			"HEAD /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404, "GET /app.js HTTP/1.1": 404,
+		}},
+		{"false", map[string]int{
+			"GET / HTTP/1.1": 426, "GET /?room=1 HTTP/1.1": 426, "POST / HTTP/1.1": 426,
+			"GET /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404,
+		}},
+	} {
+		t.Run("demo="+tc.demo, func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-demo="+tc.demo)
+			for line, status := range tc.want {
+				r := wstest.DialRaw(t, p.addr)
+				r.MustWrite([]byte(line + "\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+				resp, body, err := r.ReadResponse()
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				if resp.StatusCode != status {
+					t.Errorf("%s: %d, want %d", line, resp.StatusCode, status)
+				}
+				if status == 200 && (!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<html")) {
+					t.Errorf("%s: %s %.60q, want the demo page", line, resp.Header.Get("Content-Type"), body)
+				}
+				r.ExpectEOF()
+			}
+		})
+	}
+}
