@@ -20,8 +20,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func e2eEnv(extra ...string) []string {
 }
 
 // e2eRunShort runs the binary to completion (bounded) and returns its exit
-// code and output.
+// code and output. An ERROR line on its stderr fails the test.
 func e2eRunShort(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
@@ -90,16 +91,19 @@ func e2eRunShort(t *testing.T, env []string, args ...string) (code int, stdout, 
 	default:
 		t.Fatalf("running hangoutd %v: %v", args, err)
 	}
+	var logs logLines
+	logs.Write([]byte(errb.String()))
+	logs.check(t, fmt.Sprintf("hangoutd %v", args))
 	return code, out.String(), errb.String()
 }
 
-// e2eProc is a running server.
+// e2eProc is a running server. An ERROR line in its log fails the test
+// unless the test declared it (p.logs.expectError).
 type e2eProc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	addr  string
-	mu    sync.Mutex
-	lines []string
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	logs logLines
 	// exited is closed once cmd.Wait has returned; waitErr is its result.
 	exited  chan struct{}
 	waitErr error
@@ -125,9 +129,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
+			p.logs.add(line)
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				select {
 				case addr <- m[1]:
@@ -145,6 +147,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 			_ = cmd.Process.Kill() // only this child, by its PID
 			<-p.exited
 		}
+		p.logs.check(t, "hangoutd")
 	})
 	select {
 	case p.addr = <-addr:
@@ -156,11 +159,7 @@ func e2eStart(t *testing.T, env []string, args ...string) *e2eProc {
 	return p
 }
 
-func (p *e2eProc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.lines, "\n")
-}
+func (p *e2eProc) log() string { return p.logs.String() }
 
 // waitExit waits up to d for the process to exit and returns its exit code.
 func (p *e2eProc) waitExit(d time.Duration) int {
@@ -185,28 +184,38 @@ func (p *e2eProc) waitExit(d time.Duration) int {
 // e2eURL is the WebSocket URL of a server listening on addr.
 func e2eURL(addr string) string { return "ws://" + addr + "/" }
 
-var e2eFlags = []string{
-	"addr", "loops", "flush-interval", "ping-interval", "idle-timeout", "handshake-timeout",
-	"max-message", "max-outbound", "max-conns", "max-properties", "max-key-bytes",
-	"max-property-bytes", "rate-limit", "allowed-origins", "log-level",
-}
-
-func TestE2EBinaryHelpListsFlags(t *testing.T) {
-	code, stdout, stderr := e2eRunShort(t, e2eEnv(), "-h")
-	out := stdout + stderr
-	for _, f := range e2eFlags {
-		if !strings.Contains(out, "-"+f) {
-			t.Errorf("-h output does not list -%s", f)
-		}
+// -h (-help, --help) prints the usage, every flag in it, to stdout and
+// exits 0; a flag that does not exist exits 2.
+func TestE2EBinaryHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		t.Run(arg, func(t *testing.T) {
+			code, stdout, stderr := e2eRunShort(t, e2eEnv(), arg)
+			if code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			if stderr != "" {
+				t.Errorf("stderr %q, want nothing (the usage goes to stdout)", stderr)
+			}
+			if !strings.HasPrefix(stdout, "Usage: hangoutd") || !strings.Contains(stdout, "HANGOUTD_") {
+				t.Errorf("stdout does not start with the usage or does not mention HANGOUTD_ variables")
+			}
+			for name := range definedFlags() {
+				if !strings.Contains(stdout, "\n  -"+name+" ") && !strings.Contains(stdout, "\n  -"+name+"\n") {
+					t.Errorf("the usage does not list -%s", name)
+				}
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s", stdout)
+			}
+		})
 	}
-	if !strings.Contains(out, "HANGOUTD_") {
-		t.Errorf("-h output does not mention the HANGOUTD_ environment variables")
+	// An operator with a typo in the environment still gets the usage.
+	if code, stdout, _ := e2eRunShort(t, e2eEnv("HANGOUTD_MAX_CONN=5"), "-h"); code != 0 || !strings.HasPrefix(stdout, "Usage:") {
+		t.Errorf("-h with HANGOUTD_MAX_CONN set: exit %d, stdout %.40q; want 0 and the usage", code, stdout)
 	}
-	if code != 0 {
-		t.Logf("note: -h exits %d", code)
-	}
-	if t.Failed() {
-		t.Logf("-h output:\n%s", out)
+	code, stdout, stderr := e2eRunShort(t, e2eEnv(), "-no-such-flag")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "no-such-flag") {
+		t.Errorf("-no-such-flag: exit %d, stdout %q, stderr %q; want 2, nothing, a line naming it", code, stdout, stderr)
 	}
 }
 
@@ -220,6 +229,7 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-flush-interval=banana"}, "flush-interval"},
 		{nil, []string{"-max-message=-1"}, "max-message"},
 		{nil, []string{"-loops=x"}, "loops"},
+		{nil, []string{"-loops=257"}, "loops"}, // gnet would start 256
 		{nil, []string{"-max-conns=-5"}, "max-conns"},
 		{nil, []string{"-rate-limit=-1"}, "rate-limit"},
 		{nil, []string{"-ping-interval=-1s"}, "ping-interval"},
@@ -227,9 +237,19 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-max-properties=-1"}, "max-properties"},
 		{nil, []string{"-log-level=loud"}, "log-level"},
 		{nil, []string{"-no-such-flag"}, "no-such-flag"},
+		{nil, []string{"-addr", "notaport"}, "-addr"},
+		{nil, []string{"-addr", ":http"}, "-addr"},
+		{nil, []string{"-addr", "127.0.0.1:65536"}, "-addr"},
+		{nil, []string{"-admin", "127.0.0.1:99999"}, "-admin"},
+		{nil, []string{"-allowed-origins", "https://a.example/app"}, "-allowed-origins.*path"},
+		{nil, []string{"-allowed-origins", "a.example"}, "-allowed-origins"},
 		// From the environment, naming the variable or the flag will do.
 		{[]string{"HANGOUTD_FLUSH_INTERVAL=banana"}, nil, "flush.interval"},
 		{[]string{"HANGOUTD_MAX_MESSAGE=-1"}, nil, "max.message"},
+		// A variable that names no flag, with the one it probably meant.
+		{[]string{"HANGOUTD_MAX_CONN=5"}, nil, `HANGOUTD_MAX_CONN\b.*did you mean HANGOUTD_MAX_CONNS\?`},
+		{[]string{"hangoutd_loops=2"}, nil, `hangoutd_loops\b.*did you mean HANGOUTD_LOOPS\?`},
+		{[]string{"HANGOUTD_COLOUR=blue"}, nil, `HANGOUTD_COLOUR`},
 	} {
 		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
 			args := append([]string{"-addr", "127.0.0.1:0"}, tc.args...)
@@ -307,6 +327,170 @@ func TestE2EBinarySignalShutdown(t *testing.T) {
 				t.Errorf("exit code %d after %v, want 0:\n%s", code, sig, p.log())
 			}
 			t.Logf("exited %v after %v", sig, time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// -allowed-origins takes an Origin the way an operator may write it (upper
+// case, a default port, a trailing slash) and matches it the way a browser
+// sends it.
+func TestE2EBinaryAllowedOriginsNormalized(t *testing.T) {
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-allowed-origins", "HTTPS://Good.Example:443/, http://[::1]:8080/")
+	for _, origin := range []string{"https://good.example", "http://[::1]:8080"} {
+		c := wstest.Connect(t, e2eURL(p.addr), origin, wstest.WithOrigin(origin))
+		c.Close()
+	}
+	for _, origin := range []string{"https://evil.example", "https://good.example:8443", "http://good.example"} {
+		if _, resp, err := wstest.TryDial(t, e2eURL(p.addr), origin, wstest.WithOrigin(origin)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %s: want 403, got %v (%v)", origin, resp, err)
+		}
+	}
+}
+
+// logLine returns the fields (key to value, unquoted) of the first line of
+// p's log with message msg, or fails the test.
+func (p *e2eProc) logLine(msg string) map[string]string {
+	p.t.Helper()
+	field := regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
+	for _, line := range strings.Split(p.log(), "\n") {
+		fields := map[string]string{}
+		for _, m := range field.FindAllStringSubmatch(line, -1) {
+			v := m[2]
+			if uq, err := strconv.Unquote(v); err == nil {
+				v = uq
+			}
+			fields[m[1]] = v
+		}
+		if fields["msg"] == msg {
+			return fields
+		}
+	}
+	p.t.Fatalf("no %q line in the log:\n%s", msg, p.log())
+	return nil
+}
+
+// The "listening" line shows every setting in force, one key per flag, as
+// the server resolved it.
+func TestE2EBinaryStartupLine(t *testing.T) {
+	p := e2eStart(t, e2eEnv("HANGOUTD_MAX_CONNS=7"), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0",
+		"-loops", "0", "-allowed-origins", "HTTPS://Good.Example/", "-trust-proxy", "10.0.0.1, 192.168.0.0/16")
+	got := p.logLine("listening")
+	for name := range definedFlags() {
+		if _, ok := got[strings.ReplaceAll(name, "-", "_")]; !ok {
+			t.Errorf("the listening line does not show -%s", name)
+		}
+	}
+	want := map[string]string{
+		"addr":            p.addr,
+		"admin":           strings.TrimPrefix(adminURL(t, p), "http://"),
+		"loops":           strconv.Itoa(min(runtime.NumCPU(), maxLoops)), // -loops 0: one per CPU
+		"max_conns":       "7",
+		"allowed_origins": "https://good.example",
+		"trust_proxy":     "10.0.0.1/32,192.168.0.0/16",
+		"flush_interval":  "50ms",
+		"log_level":       "info",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("listening line: %s=%q, want %q", k, got[k], v)
+		}
+	}
+	if n, err := strconv.Atoi(got["max_outbound_total"]); err != nil || n <= 0 {
+		t.Errorf("listening line: max_outbound_total=%q, want the default resolved to bytes", got["max_outbound_total"])
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", p.log())
+	}
+}
+
+// The open-file limit logged is the one in force, and a warning names it
+// and what the clients need when it falls short.
+func TestE2EBinaryOpenFileLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip("no RLIMIT_NOFILE here:", err)
+	}
+	hard := lim.Max
+	// The children start below their hard limit, as after a shell's
+	// ulimit -Sn: hangoutd must raise it and log the raised one. (syscall's
+	// Setrlimit also stops Go from giving children the limit this process
+	// started with.)
+	low := lim
+	low.Cur = lim.Max / 2
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) })
+	for _, tc := range []struct {
+		maxConns uint64
+		need     uint64
+	}{
+		{10, 10 + fdHeadroom},
+		{hard, hard + fdHeadroom},
+		{0, sizedConns + fdHeadroom},
+	} {
+		t.Run(fmt.Sprintf("max-conns=%d", tc.maxConns), func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-max-conns", strconv.FormatUint(tc.maxConns, 10))
+			msg, warn := "open-file limit", hard < tc.need
+			if warn {
+				msg = "open-file limit below what the clients need"
+			}
+			got := p.logLine(msg)
+			if want := strconv.FormatUint(hard, 10); got["soft"] != want || got["hard"] != want {
+				t.Errorf("%s: soft=%s hard=%s, want both %s", msg, got["soft"], got["hard"], want)
+			}
+			if warn && (got["level"] != "WARN" || got["need"] != strconv.FormatUint(tc.need, 10)) {
+				t.Errorf("%s: level=%s need=%s, want WARN and need=%d", msg, got["level"], got["need"], tc.need)
+			}
+			if !warn && strings.Contains(p.log(), "below what the clients need") {
+				t.Errorf("a warning with %d descriptors for %d:\n%s", hard, tc.need, p.log())
+			}
+			// What is logged is what the kernel holds the process to.
+			limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+			if err != nil {
+				t.Skip("no /proc here:", err)
+			}
+			if f := strings.Fields(regexp.MustCompile(`(?m)^Max open files.*$`).FindString(string(limits))); len(f) < 5 || f[3] != got["soft"] || f[4] != got["hard"] {
+				t.Errorf("logged soft=%s hard=%s; /proc says %q", got["soft"], got["hard"], f)
+			}
+		})
+	}
+}
+
+// Plain HTTP requests on the WebSocket port get what docs/protocol.md's
+// table says, the demo on and off.
+func TestE2EBinaryPlainRequests(t *testing.T) {
+	for _, tc := range []struct {
+		demo string
+		want map[string]int // request line to status
+	}{
+		{"true", map[string]int{
+			"GET / HTTP/1.1": 200, "GET /index.html HTTP/1.1": 200, "GET /?room=1 HTTP/1.1": 200,
+			"GET /index.html?x HTTP/1.1": 200, "HEAD / HTTP/1.1": 404, "POST / HTTP/1.1": 404,
+			"HEAD /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404, "GET /app.js HTTP/1.1": 404,
+		}},
+		{"false", map[string]int{
+			"GET / HTTP/1.1": 426, "GET /?room=1 HTTP/1.1": 426, "POST / HTTP/1.1": 426,
+			"GET /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404,
+		}},
+	} {
+		t.Run("demo="+tc.demo, func(t *testing.T) {
+			p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-demo="+tc.demo)
+			for line, status := range tc.want {
+				r := wstest.DialRaw(t, p.addr)
+				r.MustWrite([]byte(line + "\r\nHost: x\r\nContent-Length: 0\r\n\r\n"))
+				resp, body, err := r.ReadResponse()
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				if resp.StatusCode != status {
+					t.Errorf("%s: %d, want %d", line, resp.StatusCode, status)
+				}
+				if status == 200 && (!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "<html")) {
+					t.Errorf("%s: %s %.60q, want the demo page", line, resp.Header.Get("Content-Type"), body)
+				}
+				r.ExpectEOF()
+			}
 		})
 	}
 }

@@ -32,14 +32,15 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "bench" {
 		os.Exit(bench.Main(os.Args[2:]))
 	}
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run starts the server and blocks until a signal stops it. It returns the
-// exit status: 0 after a clean shutdown, 1 when the server cannot start, 2
-// for a bad flag or environment value.
-func run(args []string, stderr io.Writer) int {
-	cfg, ops, logLevel, err := parseConfig(args, os.LookupEnv, stderr)
+// exit status: 0 after a clean shutdown or -h (the usage on stdout, where
+// a reader piping it to a pager expects it), 1 when the server cannot
+// start, 2 for a bad flag or environment value.
+func run(args []string, stdout, stderr io.Writer) int {
+	st, err := parseConfig(args, os.Environ(), stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,9 +53,10 @@ func run(args []string, stderr io.Writer) int {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: st.level}))
+	cfg, ops := st.cfg, st.ops
 	cfg.Logger = log
-	logLimit := raiseOpenFileLimit()
+	logLimit := raiseOpenFileLimit(cfg.MaxConns)
 
 	// The admin port is bound first: a start-up error there must not leave
 	// a half-started server behind.
@@ -81,12 +83,12 @@ func run(args []string, stderr io.Writer) int {
 	startHeapGuard(srv, cfg.MaxOutboundTotal, memStop)
 	startMemoryReturner(memStop)
 	var adminSrv *http.Server
+	adminAddr := ""
 	if adminLn != nil {
 		adminSrv = serveAdmin(adminLn, srv, log)
+		adminAddr = adminLn.Addr().String()
 	}
-	log.Info("listening", "addr", srv.Addr(), "loops", cfg.Loops, "flush_interval", cfg.BatchInterval,
-		"ping_interval", cfg.PingInterval, "idle_timeout", cfg.IdleTimeout, "max_conns", cfg.MaxConns,
-		"max_outbound", cfg.MaxOutbound, "max_outbound_total", cfg.MaxOutboundTotal)
+	log.Info("listening", st.inForce(srv.Addr(), adminAddr)...)
 
 	got := <-sig
 	drain(srv, log, got, ops.DrainTimeout, sig)
@@ -126,24 +128,49 @@ func drain(srv *loop.Server, log *slog.Logger, got os.Signal, d time.Duration, s
 	log.Info("shutting down", "clients", srv.Stats().Conns)
 }
 
+// fdHeadroom is the descriptors the server needs besides its clients': the
+// listener, each loop's poller, the admin listener and its scrapes, and
+// connections still in their handshake (-max-conns counts upgraded ones).
+const fdHeadroom = 1024
+
+// sizedConns is what a server without -max-conns is sized for: the million
+// connections of docs/operations.md's host limits.
+const sizedConns = 1_000_000
+
 // raiseOpenFileLimit lifts the soft open-file limit to the hard one: every
-// connection is a file descriptor. It returns the log line to write once
-// the server is up (a start-up error stays the only line).
-func raiseOpenFileLimit() func(log *slog.Logger) {
+// connection is a file descriptor. Go's runtime has already raised it to
+// one below the hard limit before main runs (and gives children the
+// original), so the limit the process was started with cannot be read
+// here: what is logged is the limit in force. It returns the log line to
+// write once the server is up (a start-up error stays the only line): a
+// warning when the limit is below what maxConns clients need, or, with no
+// -max-conns, what the host limits are sized for.
+func raiseOpenFileLimit(maxConns int) func(log *slog.Logger) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return func(log *slog.Logger) { log.Warn("open-file limit unknown", "err", err) }
 	}
-	soft := lim.Cur
+	var raiseErr error
 	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			return func(log *slog.Logger) {
-				log.Warn("cannot raise open-file limit", "soft", soft, "hard", lim.Max, "err", err)
-			}
+		raised := lim
+		raised.Cur = raised.Max
+		if raiseErr = unix.Setrlimit(unix.RLIMIT_NOFILE, &raised); raiseErr == nil {
+			lim = raised
 		}
 	}
+	need, why := uint64(maxConns)+fdHeadroom, "-max-conns"
+	if maxConns == 0 {
+		need, why = sizedConns+fdHeadroom, "a million clients (-max-conns 0)"
+	}
 	return func(log *slog.Logger) {
-		log.Info("open-file limit", "soft_was", soft, "soft", lim.Cur, "hard", lim.Max)
+		switch {
+		case raiseErr != nil:
+			log.Warn("cannot raise open-file limit", "soft", lim.Cur, "hard", lim.Max, "err", raiseErr)
+		case lim.Cur < need:
+			log.Warn("open-file limit below what the clients need", "soft", lim.Cur, "hard", lim.Max,
+				"need", need, "for", why, "max_conns", maxConns)
+		default:
+			log.Info("open-file limit", "soft", lim.Cur, "hard", lim.Max)
+		}
 	}
 }

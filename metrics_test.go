@@ -28,10 +28,13 @@ import (
 
 const metricsWait = 10 * time.Second
 
-// adminServer is an in-process hangoutd with its admin listener.
+// adminServer is an in-process hangoutd with its admin listener. An ERROR
+// line in their log fails the test unless the test declared it
+// (logs.expectError).
 type adminServer struct {
 	*loop.Server
 	admin string // http://host:port
+	logs  *logLines
 }
 
 // startAdminServer starts a server on a free loopback port with
@@ -46,6 +49,8 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	cfg.PingInterval = time.Hour
 	cfg.IdleTimeout = time.Hour
 	cfg.Demo = false
+	logs := &logLines{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -57,14 +62,15 @@ func startAdminServer(t *testing.T, edit func(*loop.Config)) *adminServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := admin.Serve(ln, srv, slog.New(slog.DiscardHandler))
+	hs := admin.Serve(ln, srv, cfg.Logger)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), metricsWait)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		_ = hs.Shutdown(ctx)
+		logs.check(t, "the server")
 	})
-	return &adminServer{Server: srv, admin: "http://" + ln.Addr().String()}
+	return &adminServer{Server: srv, admin: "http://" + ln.Addr().String(), logs: logs}
 }
 
 // metrics is one scrape: series ("name{a="x",b="y"}") to value.
@@ -522,5 +528,77 @@ func TestMetricsOutboundQueuedAndSlowConsumer(t *testing.T) {
 			`hangoutd_connections_closed_total{code="1008",reason="idle_timeout"}`:  0,
 			`hangoutd_packets_received_total{kind="relay"}`:                         packets,
 		})
+	})
+}
+
+// Each way a connection's request can end lands under its own outcome, and
+// no two outcomes happen equally often here, so that two labels swapped in
+// the counters' tags show as two wrong counts rather than cancelling out.
+func TestMetricsAcceptedOutcomes(t *testing.T) {
+	srv := startAdminServer(t, func(c *loop.Config) {
+		// Long enough that a complete request written at once is never
+		// taken for a slow one, even on a stalled machine.
+		c.HandshakeTimeout = 2 * time.Second
+		c.MaxConns = 1
+		c.AllowedOrigins = []string{"https://good.example"}
+	})
+	addr := srv.Addr()
+	refused := func(req string, status int) {
+		t.Helper()
+		r := wstest.DialRaw(t, addr)
+		r.MustWrite([]byte(req))
+		if got := r.Status(); got != status {
+			t.Fatalf("%.40q: %d, want %d", req, got, status)
+		}
+	}
+	upgrade := func(extra ...string) string {
+		return wstest.UpgradeRequest("x", "/", codec.NewClientKey(), extra...)
+	}
+
+	// upgraded: 1, which fills the server (-max-conns 1).
+	wstest.DialRaw(t, addr).Upgrade()
+	// bad_handshake: 2.
+	refused("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", http.StatusBadRequest)
+	refused(strings.Replace(upgrade(), "Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12", 1), http.StatusUpgradeRequired)
+	// http: 3 (the demo is off: / is told to upgrade, the rest is not found).
+	refused("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNotFound)
+	refused("GET / HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusUpgradeRequired)
+	refused("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", http.StatusNotFound)
+	// handshake_timeout: 4, a request head never finished.
+	var slow []*wstest.Raw
+	for range 4 {
+		r := wstest.DialRaw(t, addr)
+		r.MustWrite([]byte("GET / HTTP/1.1\r\n"))
+		slow = append(slow, r)
+	}
+	// aborted: 5, hung up before a byte.
+	for range 5 {
+		wstest.DialRaw(t, addr).Conn.Close()
+	}
+	// origin_refused: 6.
+	for range 6 {
+		refused(upgrade("Origin: https://evil.example"), http.StatusForbidden)
+	}
+	// full: 7.
+	for range 7 {
+		refused(upgrade(), http.StatusServiceUnavailable)
+	}
+	for _, r := range slow {
+		r.ExpectEOFNext()
+	}
+	// draining: 8.
+	srv.Drain()
+	for range 8 {
+		refused(upgrade(), http.StatusServiceUnavailable)
+	}
+	expectMetrics(t, srv.admin+"/metrics", false, map[string]float64{
+		`hangoutd_connections_accepted_total{outcome="upgraded"}`:          1,
+		`hangoutd_connections_accepted_total{outcome="bad_handshake"}`:     2,
+		`hangoutd_connections_accepted_total{outcome="http"}`:              3,
+		`hangoutd_connections_accepted_total{outcome="handshake_timeout"}`: 4,
+		`hangoutd_connections_accepted_total{outcome="aborted"}`:           5,
+		`hangoutd_connections_accepted_total{outcome="origin_refused"}`:    6,
+		`hangoutd_connections_accepted_total{outcome="full"}`:              7,
+		`hangoutd_connections_accepted_total{outcome="draining"}`:          8,
 	})
 }

@@ -5,8 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // /healthz answers while the server lives, /readyz only while it takes
@@ -46,6 +51,38 @@ func TestHandlerPaths(t *testing.T) {
 		code, body := get(tc.path)
 		if code != tc.status || !strings.Contains(body, tc.want) {
 			t.Errorf("draining %v, GET %s: %d %.200q; want %d with %q", tc.draining, tc.path, code, body, tc.status, tc.want)
+		}
+	}
+}
+
+// /metrics leaves out the process collector's network series, which count
+// the whole network namespace, and keeps the rest of its series.
+func TestMetricsLeaveOutNetwork(t *testing.T) {
+	// The collector itself reports them here (on Linux), so their absence
+	// below is the filter's doing.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(mfs, func(mf *dto.MetricFamily) bool { return strings.HasPrefix(mf.GetName(), "process_network_") }) {
+		t.Skip("the process collector reports no network series on this system")
+	}
+	ts := httptest.NewServer(Handler(&fakeServer{}, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(b), "process_network_") {
+		t.Errorf("/metrics has process_network_ series")
+	}
+	for _, want := range []string{"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds "} {
+		if !strings.Contains(string(b), "\n"+want) {
+			t.Errorf("/metrics has no %s", want)
 		}
 	}
 }

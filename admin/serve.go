@@ -5,11 +5,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"hangoutd/loop"
 )
@@ -47,10 +50,24 @@ func Handler(srv Server, log *slog.Logger) http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle("/metrics", promhttp.HandlerFor(withoutNetwork{reg}, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}))
 	handleHealth(mux, srv)
 	handlePprof(mux)
 	return mux
+}
+
+// withoutNetwork leaves out the process collector's process_network_*
+// series: they are read from /proc/<pid>/net/dev, which counts the whole
+// network namespace (on a host without containers, every process of the
+// machine), not this process. hangoutd_received_bytes_total and
+// hangoutd_sent_bytes_total count the server's own traffic.
+type withoutNetwork struct{ prometheus.Gatherer }
+
+func (g withoutNetwork) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := g.Gatherer.Gather()
+	return slices.DeleteFunc(mfs, func(mf *dto.MetricFamily) bool {
+		return strings.HasPrefix(mf.GetName(), "process_network_")
+	}), err
 }
