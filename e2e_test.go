@@ -467,11 +467,12 @@ func TestE2EBinaryPlainRequests(t *testing.T) {
 		{"true", map[string]int{
 			"GET / HTTP/1.1": 200, "GET /index.html HTTP/1.1": 200, "GET /?room=1 HTTP/1.1": 200,
 			"GET /index.html?x HTTP/1.1": 200, "HEAD / HTTP/1.1": 404, "POST / HTTP/1.1": 404,
-			"HEAD /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404, "GET /app.js HTTP/1.1": 404,
+			"HEAD /index.html HTTP/1.1": 404, "GET /lobby HTTP/1.1": 200, "GET /team/general/ HTTP/1.1": 200,
+			"GET /a//b HTTP/1.1": 404, "GET /%41 HTTP/1.1": 404, "GET /.. HTTP/1.1": 404,
 		}},
 		{"false", map[string]int{
 			"GET / HTTP/1.1": 426, "GET /?room=1 HTTP/1.1": 426, "POST / HTTP/1.1": 426,
-			"GET /index.html HTTP/1.1": 404, "GET /favicon.ico HTTP/1.1": 404,
+			"GET /lobby HTTP/1.1": 426, "GET /a//b HTTP/1.1": 404,
 		}},
 	} {
 		t.Run("demo="+tc.demo, func(t *testing.T) {

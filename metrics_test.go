@@ -560,10 +560,10 @@ func TestMetricsAcceptedOutcomes(t *testing.T) {
 	// bad_handshake: 2.
 	refused("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", http.StatusBadRequest)
 	refused(strings.Replace(upgrade(), "Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12", 1), http.StatusUpgradeRequired)
-	// http: 3 (the demo is off: / is told to upgrade, the rest is not found).
-	refused("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNotFound)
+	// http: 3 (the demo is off: a room's path is told to upgrade, other paths are not found).
+	refused("GET /no//room HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusNotFound)
 	refused("GET / HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusUpgradeRequired)
-	refused("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", http.StatusNotFound)
+	refused("POST /x/../y HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", http.StatusNotFound)
 	// handshake_timeout: 4, a request head never finished.
 	var slow []*wstest.Raw
 	for range 4 {

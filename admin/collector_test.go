@@ -99,7 +99,17 @@ func TestCollectorSeries(t *testing.T) {
 	s.Batches, s.BatchEntries, s.Pings, s.MailboxDropped = 25, 26, 27, 28
 	s.ProtocolClose = loop.CloseCounts{1002: 29, 1004: 30, 1005: 0}
 	s.Invalid = loop.ErrorCounts{"bad_json": 31, "other": 32}
+	s.NotFound, s.TooManyRooms, s.RoomFull = 33, 34, 35
+	s.Rooms, s.LargestRoom, s.RoomsStretched = 36, 37, 38
+	s.RoomIntervals = loop.RoomIntervals{"/big": 39}
 	want := map[string]float64{
+		`hangoutd_connections_accepted_total{outcome="not_found"}`:      33,
+		`hangoutd_connections_accepted_total{outcome="max_rooms"}`:      34,
+		`hangoutd_connections_accepted_total{outcome="max_room_conns"}`: 35,
+		`hangoutd_rooms`:            36,
+		`hangoutd_room_members_max`: 37,
+		`hangoutd_rooms_stretched`:  38,
+		`hangoutd_room_flush_interval_milliseconds{room="/big"}`:                 39,
 		`hangoutd_connections_open`:                                              1,
 		`hangoutd_outbound_queued_bytes`:                                         2,
 		`hangoutd_draining`:                                                      1,
@@ -150,7 +160,7 @@ func TestCollectorSeries(t *testing.T) {
 	// series, all at 0, but for the close code nothing was closed with.
 	zero := map[string]float64{}
 	for k := range want {
-		if !strings.Contains(k, `"1004"`) {
+		if !strings.Contains(k, `"1004"`) && !strings.Contains(k, `room="/big"`) {
 			zero[k] = 0
 		}
 	}
@@ -163,7 +173,7 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_connections_open":           "GAUGE: WebSocket connections open now (upgraded, not yet closed).",
 		"hangoutd_outbound_queued_bytes":      "GAUGE: Bytes written but not yet taken by the kernel, summed over all connections (as of each loop's last write pass); bounded by -max-outbound-total.",
 		"hangoutd_draining":                   "GAUGE: 1 once a signal started the drain: new handshakes get 503.",
-		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request).",
+		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503).",
 		"hangoutd_connections_closed_total":   "COUNTER: Upgraded connections closed, by reason and WebSocket close code (1006: the peer hung up without a close frame).",
 		"hangoutd_packets_received_total":     "COUNTER: Packets received, by kind: relay and changes (applied), invalid (refused with an error packet).",
 		"hangoutd_packets_invalid_total":      "COUNTER: Packets refused with an error packet, by error code.",
@@ -175,6 +185,9 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_flush_entries_total":        "COUNTER: Entries in the changes packets broadcast; divided by flushes_total, the entries per flush.",
 		"hangoutd_pings_sent_total":           "COUNTER: WebSocket pings sent.",
 		"hangoutd_mailbox_dropped_total":      "COUNTER: Deliveries dropped because a loop fell behind and its mailbox was full; their receivers are closed (reason mailbox_full).",
+		"hangoutd_rooms":                      "GAUGE: Rooms with someone in them.",
+		"hangoutd_room_members_max":           "GAUGE: Members of the largest room.",
+		"hangoutd_rooms_stretched":            "GAUGE: Rooms whose changes batches the presence budget spaces out beyond -flush-interval now.",
 	}
 	got := gather(t, &fakeServer{}).kinds
 	for name, w := range want {

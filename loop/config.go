@@ -38,7 +38,7 @@ type Config struct {
 
 // DefaultPresenceBudget is the default of -presence-budget, in writes a
 // second (see docs/operations.md for how it was chosen).
-const DefaultPresenceBudget = 100_000
+const DefaultPresenceBudget = 25_000
 
 // DefaultConfig returns the defaults of Protocol V2.
 func DefaultConfig() Config {
