@@ -114,7 +114,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Loops, "loops", runtime.NumCPU(), "client event loops")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window (idle: how long to hold)")
 	fs.DurationVar(&c.Warmup, "warmup", time.Second, "traffic before the measured window")
-	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight")
+	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight (churn: twice this for views to agree)")
 	fs.DurationVar(&c.Timeout, "timeout", 3*time.Minute, "bound on connecting and settling")
 	fs.BoolVar(&c.Settle, "settle", false, "also wait until every client has seen every other (default on for unicast, churn)")
 	fs.IntVar(&c.Senders, "senders", 0, "clients that send (default: broadcast and abuse 10, others all)")

@@ -41,6 +41,7 @@ type client struct {
 	seq      uint32 // last sequence number sent
 	inflight int32
 	lastSent int64       // presence: when the client last updated, ns since base
+	updates  bitset      // presence: the updates this client has seen
 	pairs    []pairState // broadcast: what arrived from each sender
 }
 

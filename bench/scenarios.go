@@ -220,13 +220,14 @@ func (r *runner) runTraffic(kind trafficKind) {
 	res.addLatency("latency", r.mergeHists(func(ls *loopState) *hdr.Histogram { return ls.lat }))
 	if kind == trafficPresence {
 		all := newHist()
-		incomplete := 0
+		updates, incomplete := 0, 0
 		for i := range r.ledger {
 			e := &r.ledger[i]
 			s := e.sentAt.Load()
 			if s == 0 || s < winStart || s >= winEnd {
 				continue
 			}
+			updates++
 			if a := e.allAt.Load(); a > 0 {
 				recordUS(all, a-s)
 			} else {
@@ -235,6 +236,9 @@ func (r *runner) runTraffic(kind trafficKind) {
 		}
 		res.addLatency("all_seen", all)
 		res.add("updates_not_seen_by_all", float64(incomplete), "")
+		if incomplete > 0 {
+			r.fail("%d of %d property updates sent in the window were not seen by every client", incomplete, updates)
+		}
 	}
 	res.addCPU("", mA, mB, float64(c.Received), "deliveries")
 	r.addMemory(m0, mUp, n)
@@ -305,8 +309,9 @@ func (r *runner) runChurn() {
 	}
 	res.addLatency("join_dial_to_welcome", r.mergeHists(func(ls *loopState) *hdr.Histogram { return ls.welcome }))
 	res.addCPU("churn_", base, mEnd, float64(2*done), "joins_leaves")
-	// Views against the truth, until they agree or 10 s pass.
-	bad, checked := r.checkViews(time.Now().Add(10 * time.Second))
+	// Views against the truth, until they agree or twice -grace passes
+	// (10 s by default): the last batches queue behind the churn's welcomes.
+	bad, checked := r.checkViews(time.Now().Add(2 * r.cfg.Grace))
 	res.add("views_checked", float64(checked), "")
 	res.add("views_mismatched", float64(len(bad)), "")
 	for i, b := range bad {
