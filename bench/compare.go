@@ -125,13 +125,16 @@ func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
 				fmt.Fprintf(w, "- goal: %s %s (want %s): **%s**\n", g.Name, g.Got, g.Want, g.verdict())
 			}
 		}
-		if len(r.Failures)+len(r.Warnings) > 0 {
+		if len(r.Failures)+len(r.Warnings)+len(r.Notes) > 0 {
 			fmt.Fprintln(w)
 			for _, f := range r.Failures {
 				fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 			for _, f := range r.Warnings {
 				fmt.Fprintf(w, "- warning: %s\n", strings.ReplaceAll(f, "\n", " "))
+			}
+			for _, f := range r.Notes {
+				fmt.Fprintf(w, "- note: %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 		}
 		fmt.Fprintln(w)

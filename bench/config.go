@@ -32,6 +32,9 @@ type Config struct {
 	CPUProfile      string
 	MemProfile      string
 	Abuse           AbuseConfig // abuse only
+	// FreshServer: the bench started the server for this run (bench
+	// standard), so its RSS before the run is a clean baseline.
+	FreshServer bool
 }
 
 var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn", "abuse"}

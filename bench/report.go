@@ -51,6 +51,7 @@ type Result struct {
 	Failures     []string       `json:"failures,omitempty"`
 	FailureCount int            `json:"failure_count"`
 	Warnings     []string       `json:"warnings,omitempty"`
+	Notes        []string       `json:"notes,omitempty"` // why a figure is left out
 }
 
 // Goal is a target a scenario holds the server to (abuse), and how it did.
@@ -83,6 +84,11 @@ func (res *Result) add(name string, v float64, unit string) {
 		}
 	}
 	res.Figures = append(res.Figures, Figure{Name: name, Value: v, Unit: unit})
+}
+
+// note records why a figure is missing, for the reader of the report.
+func (res *Result) note(format string, args ...any) {
+	res.Notes = append(res.Notes, fmt.Sprintf(format, args...))
 }
 
 // Get returns a figure's value.
@@ -123,6 +129,9 @@ func (res *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t %s\t%s\n", f.Name, formatValue(f.Value), f.Unit, f.Mark)
 	}
 	tw.Flush()
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 	for _, wn := range res.Warnings {
 		fmt.Fprintln(w, "warning:", wn)
 	}

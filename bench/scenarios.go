@@ -37,7 +37,11 @@ func (r *runner) mergeHists(pick func(ls *loopState) *hdr.Histogram) *hdr.Histog
 }
 
 // addMemory reports the server's RSS at the start and with the clients up,
-// and its RSS per connection.
+// and its RSS per connection: the growth over the run per client. That
+// growth is the clients' cost only on a fresh server. One that served
+// clients before holds pages they left, which its runtime may return
+// during this run, so the growth can be anything, negative too: then the
+// figure is left out, with a note saying why.
 func (r *runner) addMemory(base, now procMark, conns int) {
 	res := r.res
 	if base.OK {
@@ -46,7 +50,16 @@ func (r *runner) addMemory(base, now procMark, conns int) {
 	if now.OK {
 		res.add("server_rss_mb", float64(now.Server.RSS)/mib, "MiB")
 		if base.OK && conns > 0 {
-			res.add("server_rss_per_conn_kb", float64(now.Server.RSS-base.Server.RSS)/float64(conns)/1024, "KiB")
+			grew := now.Server.RSS - base.Server.RSS
+			switch {
+			case !r.cfg.FreshServer:
+				res.note("server_rss_per_conn_kb left out: the bench did not start the server, whose RSS before the run may hold what earlier clients left (bench standard starts a fresh one)")
+			case grew < 0:
+				res.note("server_rss_per_conn_kb left out: the server's RSS fell over the run (%.1f -> %.1f MiB), so the growth does not measure the connections",
+					float64(base.Server.RSS)/mib, float64(now.Server.RSS)/mib)
+			default:
+				res.add("server_rss_per_conn_kb", float64(grew)/float64(conns)/1024, "KiB")
+			}
 		}
 	}
 	res.add("bench_rss_mb", float64(now.SelfRS)/mib, "MiB")

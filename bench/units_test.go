@@ -312,3 +312,41 @@ func TestTokenCacheTableGrows(t *testing.T) {
 		t.Fatalf("%d interned", len(tab.toks))
 	}
 }
+
+// RSS per connection is the server's growth over the run per client: left
+// out, with a note, when it fell or when the bench did not start the server.
+func TestRSSPerConnNeverNegative(t *testing.T) {
+	at := func(rss int64) procMark { return procMark{OK: true, Server: procStat{RSS: rss}} }
+	for _, tc := range []struct {
+		name         string
+		fresh        bool
+		before, with int64
+		want         float64 // -1: left out
+		note         string
+	}{
+		{"fresh, grew", true, 10 << 20, 10<<20 + 2048*1000, 2, ""},
+		{"fresh, fell", true, 12 << 20, 10 << 20, -1, "RSS fell over the run (12.0 -> 10.0 MiB)"},
+		{"not started by the bench", false, 10 << 20, 20 << 20, -1, "the bench did not start the server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &runner{cfg: &Config{FreshServer: tc.fresh}, res: &Result{}}
+			r.addMemory(at(tc.before), at(tc.with), 1000)
+			v, ok := r.res.Get("server_rss_per_conn_kb")
+			switch {
+			case tc.want < 0 && ok:
+				t.Fatalf("server_rss_per_conn_kb %v, want it left out", v)
+			case tc.want >= 0 && (!ok || v != tc.want):
+				t.Fatalf("server_rss_per_conn_kb %v %v, want %v", v, ok, tc.want)
+			}
+			notes := strings.Join(r.res.Notes, "\n")
+			if tc.note == "" && notes != "" || !strings.Contains(notes, tc.note) {
+				t.Fatalf("notes %q, want %q", notes, tc.note)
+			}
+			var b strings.Builder
+			r.res.WriteTable(&b)
+			if tc.note != "" && !strings.Contains(b.String(), "note: server_rss_per_conn_kb left out") {
+				t.Fatalf("table does not say why:\n%s", b.String())
+			}
+		})
+	}
+}
