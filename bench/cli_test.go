@@ -63,6 +63,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"connect", "-url", "http://x/"},
 		{"churn", "-rate", "0"},
 		{"connect", "extra"},
+		{"standard", "-server-bin", "x", "-scale", "0"},
+		{"standard", "-server-bin", "x", "-only", "presence-5000,presence-50"},
 	} {
 		if code, _, _ := runCLI(args...); code != 1 {
 			t.Errorf("%q: exit %d, want 1", args, code)

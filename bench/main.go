@@ -14,7 +14,7 @@ import (
 )
 
 const usage = `usage: hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]
-       hangoutd bench standard -server-bin PATH [-out bench/results]
+       hangoutd bench standard -server-bin PATH [-out bench/results] [-scale F: client counts x F]
 
 scenarios:
   connect    open -n connections (-settle: until every client has seen every open)
