@@ -68,6 +68,7 @@ func (r *runner) addMemory(base, now procMark, conns int) {
 func (r *runner) runConnect() {
 	n := r.cfg.N
 	res := r.res
+	r.phase("connect")
 	m0 := r.mark()
 	ok, start := r.establish(n, r.cfg.Settle)
 	m1 := r.mark()
@@ -106,6 +107,7 @@ func (r *runner) runIdle() {
 	n := r.cfg.N
 	res := r.res
 	if have := int(r.up.Load()); have < n {
+		r.phase("connect")
 		ok, _ := r.establish(n-have, false)
 		if !ok {
 			res.add("clients", float64(r.up.Load()), "")
@@ -118,6 +120,7 @@ func (r *runner) runIdle() {
 			r.clients[idx].pings = 0
 		}
 	})
+	r.phase("hold")
 	mA := r.mark()
 	if !r.sleepUntil(mA.At.Add(r.cfg.Duration)) {
 		return
@@ -161,6 +164,7 @@ func (r *runner) runIdle() {
 func (r *runner) runTraffic(kind trafficKind) {
 	n := r.cfg.N
 	res := r.res
+	r.phase("connect")
 	m0 := r.mark()
 	ok, _ := r.establish(n, r.cfg.Settle || kind == trafficPresence)
 	res.add("clients", float64(r.welcomes.Load()), "")
@@ -181,6 +185,7 @@ func (r *runner) runTraffic(kind trafficKind) {
 	if kind != trafficUnicast {
 		r.receivers = int64(n)
 	}
+	r.phase("traffic")
 	start := r.now()
 	winStart := start + int64(r.cfg.Warmup)
 	winEnd := winStart + int64(r.cfg.Duration)
@@ -205,6 +210,7 @@ func (r *runner) runTraffic(kind trafficKind) {
 		return
 	}
 	mB := r.mark()
+	r.phase("grace")
 	var c counters
 	grace := time.Now().Add(r.cfg.Grace)
 	r.waitFor(grace, func() bool {
@@ -272,6 +278,7 @@ func (r *runner) runTraffic(kind trafficKind) {
 func (r *runner) runChurn() {
 	n := r.cfg.N
 	res := r.res
+	r.phase("connect")
 	m0 := r.mark()
 	ok, _ := r.establish(n, true)
 	res.add("clients", float64(n), "")
@@ -281,6 +288,7 @@ func (r *runner) runChurn() {
 	r.convergeAt.Store(0)
 	base := r.markFDs(true)
 	r.onLoops(func(ls *loopState) { ls.welcome.Reset() })
+	r.phase("churn")
 	start := time.Now()
 	end := start.Add(r.cfg.Duration)
 	var done int64
@@ -300,6 +308,7 @@ func (r *runner) runChurn() {
 	}
 	tk.Stop()
 	mEnd := r.mark()
+	r.phase("check")
 	res.add("leaves", float64(done), "")
 	res.add("joins", float64(done), "")
 	achieved := float64(done) / mEnd.At.Sub(start).Seconds()
