@@ -125,7 +125,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Window, "window", 1, "closed loop: packets in flight per sender")
 	fs.IntVar(&c.PID, "pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.JSON, "json", "", "write every figure to this JSON file")
-	fs.StringVar(&c.Plot, "plot", "", "draw deliveries/s and latency over time to this PNG")
+	fs.StringVar(&c.Plot, "plot", "", "draw the run over time to this PNG: deliveries/s and latency (traffic) or connections up, CPU, and with -pid the server's RSS")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
 	fs.StringVar(&c.Name, "name", "", "label for the report")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")
