@@ -131,6 +131,7 @@ func (a *AbuseConfig) params(p map[string]any) {
 func (r *runner) runAbuse() {
 	cfg, a, res := r.cfg, &r.cfg.Abuse, r.res
 	n := cfg.N
+	r.phase("connect")
 	m0 := r.mark()
 	rss := r.watchRSS()
 	defer rss.stop()
@@ -141,6 +142,7 @@ func (r *runner) runAbuse() {
 	}
 	r.traffic = trafficMixed
 	r.receivers = int64(n)
+	r.phase("quiet")
 	start := r.now()
 	qStart := start + int64(cfg.Warmup)
 	qEnd := qStart + int64(cfg.Duration)
@@ -183,6 +185,7 @@ func (r *runner) runAbuse() {
 		r.localFail(err)
 		return
 	}
+	r.phase("hostile")
 	ab.begin()
 	ab.waitUp(time.Now().Add(min(cfg.Timeout, 30*time.Second)))
 	hStart := r.now() + int64(cfg.Warmup)
@@ -194,6 +197,7 @@ func (r *runner) runAbuse() {
 	sleepTill(r.base.Add(time.Duration(hEnd)))
 	mD := r.mark()
 	h, hh := r.endPhase(q)
+	r.phase("check")
 	hostilePeak := rss.take()
 	stats := ab.stop()
 	r.addPhase("hostile_", h, hh, cfg.Duration)

@@ -14,7 +14,9 @@ func TestCLIWritesTableJSONAndPlot(t *testing.T) {
 	url := startServer(t, nil)
 	dir := t.TempDir()
 	jf, pf := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.png")
-	code, out, errs := runCLI("broadcast", "-url", url, "-n", "30", "-senders", "3", "-duration", "1500ms",
+	// Long enough for a whole second of traffic: the plot leaves out the
+	// second that also holds the connecting.
+	code, out, errs := runCLI("broadcast", "-url", url, "-n", "30", "-senders", "3", "-duration", "2500ms",
 		"-warmup", "200ms", "-json", jf, "-plot", pf)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -32,8 +34,8 @@ func TestCLIWritesTableJSONAndPlot(t *testing.T) {
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Scenario != "broadcast" || !res.OK || len(res.Series) == 0 {
-		t.Fatalf("json: scenario %q ok %v series %d", res.Scenario, res.OK, len(res.Series))
+	if res.Scenario != "broadcast" || !res.OK || len(res.Series) == 0 || len(res.Phases) != 3 {
+		t.Fatalf("json: scenario %q ok %v series %d phases %v", res.Scenario, res.OK, len(res.Series), res.Phases)
 	}
 	if v, ok := res.Get("received"); !ok || v == 0 {
 		t.Fatalf("json received %v %v", v, ok)
@@ -44,6 +46,20 @@ func TestCLIWritesTableJSONAndPlot(t *testing.T) {
 	}
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 5000 {
 		t.Fatalf("plot is not a PNG (%d bytes)", len(png))
+	}
+}
+
+// A run shorter than a second has no sample to draw: it says so and its
+// result stands, rather than failing after "result: ok".
+func TestCLIShortRunWithPlotExits0(t *testing.T) {
+	url := startServer(t, nil)
+	pf := filepath.Join(t.TempDir(), "r.png")
+	code, out, errs := runCLI("connect", "-url", url, "-n", "3", "-plot", pf)
+	if code != 0 || !strings.Contains(out, "result: ok") || !strings.Contains(errs, "r.png not written") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if _, err := os.Stat(pf); !os.IsNotExist(err) {
+		t.Fatalf("plot file: %v", err)
 	}
 }
 
@@ -63,6 +79,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"connect", "-url", "http://x/"},
 		{"churn", "-rate", "0"},
 		{"connect", "extra"},
+		{"standard", "-server-bin", "x", "-scale", "0"},
+		{"standard", "-server-bin", "x", "-only", "presence-5000,presence-50"},
 	} {
 		if code, _, _ := runCLI(args...); code != 1 {
 			t.Errorf("%q: exit %d, want 1", args, code)

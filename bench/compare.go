@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -18,16 +20,51 @@ type Report struct {
 	Commit       string    `json:"commit"`
 	GoVersion    string    `json:"go_version"`
 	CPUs         int       `json:"cpus"`
+	Scale        float64   `json:"scale"` // client counts were multiplied by this
 	Results      []*Result `json:"results"`
 	ComparedWith string    `json:"compared_with,omitempty"`
 	Threshold    float64   `json:"threshold"`
 }
 
+// scaleOf is the scale a report ran at. Reports written before the field
+// existed ran at scale 1 when their steps' names match their client
+// counts; otherwise their scale is unknown (0), and they compare with
+// nothing.
+func (rep *Report) scaleOf() float64 {
+	if rep.Scale > 0 {
+		return rep.Scale
+	}
+	for _, r := range rep.Results {
+		parts := strings.SplitN(r.Name, "-", 3)
+		n, ok := r.Params["n"].(float64)
+		if len(parts) < 2 || !ok || parts[1] != strconv.Itoa(int(n)) {
+			return 0
+		}
+	}
+	return 1
+}
+
+// comparable says why two reports' figures cannot be compared, or "".
+func comparable(cur, prev *Report) string {
+	a, b := cur.scaleOf(), prev.scaleOf()
+	switch {
+	case b == 0:
+		return "its scale is unknown (its step names do not match its client counts)"
+	case a != b:
+		return fmt.Sprintf("it ran at scale %g, this run at scale %g", b, a)
+	}
+	return ""
+}
+
 // compareReports marks every figure of cur that moved by more than
 // threshold (0.10 = 10%) against the same figure of the same-named result
 // in prev, and returns how many it marked. Previous values are kept in
-// prevValues for the Markdown table.
-func compareReports(cur, prev *Report, threshold float64) (marked int, prevValues map[string]float64) {
+// prevValues for the Markdown table. Reports of different scales are not
+// compared: their figures differ by design.
+func compareReports(cur, prev *Report, threshold float64) (marked int, prevValues map[string]float64, err error) {
+	if why := comparable(cur, prev); why != "" {
+		return 0, nil, errors.New("not comparable: " + why)
+	}
 	prevValues = map[string]float64{}
 	old := map[string]*Result{}
 	for _, r := range prev.Results {
@@ -51,7 +88,7 @@ func compareReports(cur, prev *Report, threshold float64) (marked int, prevValue
 			}
 		}
 	}
-	return marked, prevValues
+	return marked, prevValues, nil
 }
 
 // moveMark describes a move from a to b larger than threshold, or "".
@@ -69,18 +106,30 @@ func moveMark(a, b, threshold float64) string {
 	return fmt.Sprintf("** %+.1f%%", 100*ch)
 }
 
-// newestEarlier returns the newest report file in dir whose name sorts
-// before name (names start with the date), or "".
-func newestEarlier(dir, name string) string {
+// baseline finds what a run named name (at scale) compares with: the
+// newest report in dir that sorts before name (names start with the date)
+// and ran at the same scale. Newer ones of another scale, or that cannot
+// be read, are passed over, each with the reason in skipped.
+func baseline(dir, name string, scale float64) (path string, rep *Report, skipped []string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	sort.Strings(files)
-	best := ""
+	sort.Sort(sort.Reverse(sort.StringSlice(files)))
+	cur := &Report{Scale: scale}
 	for _, f := range files {
-		if filepath.Base(f) < name {
-			best = f
+		if filepath.Base(f) >= name {
+			continue
 		}
+		prev, err := readReport(f)
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", f, err))
+			continue
+		}
+		if why := comparable(cur, prev); why != "" {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", f, why))
+			continue
+		}
+		return f, prev, skipped
 	}
-	return best
+	return "", nil, skipped
 }
 
 func readReport(path string) (*Report, error) {
@@ -98,8 +147,16 @@ func readReport(path string) (*Report, error) {
 // writeMarkdown writes the report as one table per scenario; moved
 // figures carry their mark and the previous value.
 func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
-	fmt.Fprintf(w, "# hangoutd bench standard: %s, commit %s\n\n", rep.Date, rep.Commit)
-	fmt.Fprintf(w, "%s, %d CPUs.", rep.GoVersion, rep.CPUs)
+	fmt.Fprintf(w, "# hangoutd bench standard: %s, commit %s", rep.Date, rep.Commit)
+	if rep.scaleOf() != 1 {
+		fmt.Fprintf(w, ", scale %g", rep.scaleOf())
+	}
+	fmt.Fprint(w, "\n\n")
+	fmt.Fprintf(w, "%s, %d CPUs, scale %g", rep.GoVersion, rep.CPUs, rep.scaleOf())
+	if rep.scaleOf() != 1 {
+		fmt.Fprint(w, " (client counts multiplied by it: not comparable with full-size runs)")
+	}
+	fmt.Fprint(w, ".")
 	if rep.ComparedWith != "" {
 		fmt.Fprintf(w, " Compared with `%s`; `**` marks a move of more than %.0f%%.", rep.ComparedWith, 100*rep.Threshold)
 	}
@@ -125,13 +182,16 @@ func writeMarkdown(w io.Writer, rep *Report, prevValues map[string]float64) {
 				fmt.Fprintf(w, "- goal: %s %s (want %s): **%s**\n", g.Name, g.Got, g.Want, g.verdict())
 			}
 		}
-		if len(r.Failures)+len(r.Warnings) > 0 {
+		if len(r.Failures)+len(r.Warnings)+len(r.Notes) > 0 {
 			fmt.Fprintln(w)
 			for _, f := range r.Failures {
 				fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 			for _, f := range r.Warnings {
 				fmt.Fprintf(w, "- warning: %s\n", strings.ReplaceAll(f, "\n", " "))
+			}
+			for _, f := range r.Notes {
+				fmt.Fprintf(w, "- note: %s\n", strings.ReplaceAll(f, "\n", " "))
 			}
 		}
 		fmt.Fprintln(w)

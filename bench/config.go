@@ -32,6 +32,9 @@ type Config struct {
 	CPUProfile      string
 	MemProfile      string
 	Abuse           AbuseConfig // abuse only
+	// FreshServer: the bench started the server for this run (bench
+	// standard), so its RSS before the run is a clean baseline.
+	FreshServer bool
 }
 
 var scenarios = []string{"connect", "broadcast", "unicast", "presence", "idle", "churn", "abuse"}
@@ -114,7 +117,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Loops, "loops", runtime.NumCPU(), "client event loops")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window (idle: how long to hold)")
 	fs.DurationVar(&c.Warmup, "warmup", time.Second, "traffic before the measured window")
-	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight")
+	fs.DurationVar(&c.Grace, "grace", 5*time.Second, "wait after the window for packets still in flight (churn: twice this for views to agree)")
 	fs.DurationVar(&c.Timeout, "timeout", 3*time.Minute, "bound on connecting and settling")
 	fs.BoolVar(&c.Settle, "settle", false, "also wait until every client has seen every other (default on for unicast, churn)")
 	fs.IntVar(&c.Senders, "senders", 0, "clients that send (default: broadcast and abuse 10, others all)")
@@ -122,7 +125,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Window, "window", 1, "closed loop: packets in flight per sender")
 	fs.IntVar(&c.PID, "pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.JSON, "json", "", "write every figure to this JSON file")
-	fs.StringVar(&c.Plot, "plot", "", "draw deliveries/s and latency over time to this PNG")
+	fs.StringVar(&c.Plot, "plot", "", "draw the run over time to this PNG: deliveries/s and latency (traffic) or connections up, CPU, and with -pid the server's RSS")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
 	fs.StringVar(&c.Name, "name", "", "label for the report")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")

@@ -9,12 +9,13 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 const usage = `usage: hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]
-       hangoutd bench standard -server-bin PATH [-out bench/results]
+       hangoutd bench standard -server-bin PATH [-out bench/results] [-scale F: client counts x F]
 
 scenarios:
   connect    open -n connections (-settle: until every client has seen every open)
@@ -98,7 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Plot != "" {
-		if err := writePlot(cfg.Plot, res); err != nil {
+		switch err := writePlot(cfg.Plot, res); {
+		case errors.Is(err, errNothingToPlot):
+			// A short run is still a run: its result stands.
+			fmt.Fprintf(stderr, "hangoutd bench: plot: %s not written: samples are taken once a second and this run had none to draw (it took %.1f s)\n",
+				cfg.Plot, time.Since(res.Started).Seconds())
+		case err != nil:
 			fmt.Fprintf(stderr, "hangoutd bench: plot: %v\n", err)
 			return 1
 		}

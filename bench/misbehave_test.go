@@ -10,7 +10,9 @@ import (
 	"hangoutd/codec"
 )
 
-func runBad(t *testing.T, cfg *Config, want string) *Result {
+// runBad runs cfg and expects the server to be found misbehaving, with
+// failures that mention each of want.
+func runBad(t *testing.T, cfg *Config, want ...string) *Result {
 	t.Helper()
 	res, code, err := RunScenario(cfg)
 	if err != nil {
@@ -20,8 +22,10 @@ func runBad(t *testing.T, cfg *Config, want string) *Result {
 		t.Fatalf("code %d ok %v, want 2; failures %q", code, res.OK, res.Failures)
 	}
 	joined := strings.Join(res.Failures, "\n")
-	if !strings.Contains(joined, want) {
-		t.Fatalf("failures %q do not mention %q", joined, want)
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Fatalf("failures %q do not mention %q", joined, w)
+		}
 	}
 	return res
 }
@@ -196,4 +200,110 @@ func TestChangedDataIsReported(t *testing.T) {
 	cfg := small("broadcast", url, 1)
 	cfg.Rate = 100
 	runBad(t, cfg, "relayed data was changed")
+}
+
+// The churn check compares every client's view with who is up: a hub
+// that does not announce a close, or an open, must fail it by name. The
+// honest hub shows the fake itself keeps views right.
+func TestChurnViewsThatDisagreeAreReported(t *testing.T) {
+	const n = 20
+	for _, tc := range []struct {
+		name     string
+		announce func(kind string, k int) bool
+		want     string
+	}{
+		{"honest", nil, ""},
+		// The first leave's close never reaches the 19 others; at most
+		// about 10 leave after it, so some stay with a token that left.
+		{"close never announced", func(kind string, k int) bool { return kind != "close" || k != 0 }, "tokens that left or never were"},
+		// No join during churn is announced: the last one never leaves,
+		// and those up when it came never hear of it.
+		{"open missing", func(kind string, k int) bool { return kind != "open" || k < n }, "that are here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := fakeHub(t, hubFaults{announce: tc.announce})
+			cfg := small("churn", url, n)
+			cfg.Rate = 10
+			cfg.Duration = time.Second
+			cfg.Grace = 500 * time.Millisecond
+			if tc.want == "" {
+				res, code, err := RunScenario(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustOK(t, res, code)
+				return
+			}
+			res := runBad(t, cfg, tc.want)
+			if fig(t, res, "views_mismatched") == 0 {
+				t.Fatal("views_mismatched is 0")
+			}
+		})
+	}
+}
+
+// The presence check is per client and per update: a hub that drops an
+// update for one client, announces it on the wrong token, or gives one
+// client an update twice and another not at all must fail it by name.
+func TestPresenceUpdatesDeliveredWrongAreReported(t *testing.T) {
+	const n = 4
+	// update reports whether data is an update the fault applies to: one
+	// in five.
+	update := func(data []byte) bool {
+		u, ok, _ := propertyInt(data, "b")
+		return ok && u%5 == 2
+	}
+	entry := func(token string, data []byte) string {
+		return `{"type":"properties","token":"` + token + `","properties":` + string(data) + `}`
+	}
+	for _, tc := range []struct {
+		name  string
+		fault func(from, to int, token string, data []byte, tokens []string) []string
+		want  []string
+	}{
+		{"honest", nil, nil},
+		{"never delivered to one client", func(from, to int, token string, data []byte, tokens []string) []string {
+			if to == 1 && update(data) {
+				return nil
+			}
+			return []string{entry(token, data)}
+		}, []string{"were not seen by every client", "never arrived"}},
+		{"announced on the wrong token", func(from, to int, token string, data []byte, tokens []string) []string {
+			if update(data) {
+				token = tokens[(from+1)%n]
+			}
+			return []string{entry(token, data)}
+		}, []string{"announced for the wrong token"}},
+		{"twice to one client, never to another", func(from, to int, token string, data []byte, tokens []string) []string {
+			switch {
+			case !update(data):
+				return []string{entry(token, data)}
+			case to == 0:
+				return []string{entry(token, data), entry(token, data)}
+			case to == 1:
+				return nil
+			}
+			return []string{entry(token, data)}
+		}, []string{"were not seen by every client", "never arrived", "duplicate deliveries"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := fakeHub(t, hubFaults{properties: tc.fault})
+			cfg := small("presence", url, n)
+			cfg.Rate = 40
+			cfg.Duration = time.Second
+			cfg.Grace = 500 * time.Millisecond
+			if tc.want == nil {
+				res, code, err := RunScenario(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustOK(t, res, code)
+				if fig(t, res, "received") == 0 {
+					t.Fatal("nothing received")
+				}
+				return
+			}
+			runBad(t, cfg, tc.want...)
+		})
+	}
 }

@@ -24,7 +24,7 @@ type Figure struct {
 
 // Point is one second of a run, for progress and the plot.
 type Point struct {
-	T              float64 `json:"t"` // seconds since the scenario started
+	T              float64 `json:"t"` // seconds since the scenario started; rates are over the second before
 	Up             int     `json:"up"`
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 	P50            float64 `json:"p50_ms"`
@@ -37,6 +37,14 @@ type Point struct {
 	BenchCPU       float64 `json:"bench_cpu_util"`
 }
 
+// Span is one phase of a run (connect, traffic, grace ...), in seconds on
+// the series' clock.
+type Span struct {
+	Name  string  `json:"name"`
+	Start float64 `json:"start_s"`
+	End   float64 `json:"end_s"`
+}
+
 // Result is everything one scenario run found.
 type Result struct {
 	Name         string         `json:"name"` // label in a standard set; the scenario otherwise
@@ -46,11 +54,13 @@ type Result struct {
 	Started      time.Time      `json:"started"`
 	Figures      []Figure       `json:"figures"`
 	Series       []Point        `json:"series,omitempty"`
+	Phases       []Span         `json:"phases,omitempty"` // on the series' clock
 	Goals        []Goal         `json:"goals,omitempty"`
 	OK           bool           `json:"ok"`
 	Failures     []string       `json:"failures,omitempty"`
 	FailureCount int            `json:"failure_count"`
 	Warnings     []string       `json:"warnings,omitempty"`
+	Notes        []string       `json:"notes,omitempty"` // why a figure is left out
 }
 
 // Goal is a target a scenario holds the server to (abuse), and how it did.
@@ -83,6 +93,11 @@ func (res *Result) add(name string, v float64, unit string) {
 		}
 	}
 	res.Figures = append(res.Figures, Figure{Name: name, Value: v, Unit: unit})
+}
+
+// note records why a figure is missing, for the reader of the report.
+func (res *Result) note(format string, args ...any) {
+	res.Notes = append(res.Notes, fmt.Sprintf(format, args...))
 }
 
 // Get returns a figure's value.
@@ -123,6 +138,9 @@ func (res *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t %s\t%s\n", f.Name, formatValue(f.Value), f.Unit, f.Mark)
 	}
 	tw.Flush()
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 	for _, wn := range res.Warnings {
 		fmt.Fprintln(w, "warning:", wn)
 	}

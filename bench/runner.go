@@ -41,6 +41,7 @@ type client struct {
 	seq      uint32 // last sequence number sent
 	inflight int32
 	lastSent int64       // presence: when the client last updated, ns since base
+	updates  bitset      // presence: the updates this client has seen
 	pairs    []pairState // broadcast: what arrived from each sender
 }
 
@@ -93,8 +94,10 @@ type runner struct {
 	series   []Point
 	prev     counters
 	prevMark procMark
-	t0       time.Time
-	m0       procMark // before the first dial: the server's baseline
+	t0       time.Time // the series' clock starts
+	t1       time.Time // and stops
+	phases   []Span    // driver only
+	m0       procMark  // before the first dial: the server's baseline
 }
 
 type trafficKind uint8
@@ -333,6 +336,7 @@ func (r *runner) next(cfg *Config) {
 	r.seriesMu.Lock()
 	r.series = nil
 	r.seriesMu.Unlock()
+	r.phases = nil
 	r.cfg = cfg
 	r.res = &Result{Name: cfg.Name, Scenario: cfg.Scenario, URL: cfg.URL, Params: cfg.params(), Started: time.Now().UTC()}
 }
@@ -353,7 +357,24 @@ func (r *runner) finish() *Result {
 	r.seriesMu.Lock()
 	res.Series = r.series
 	r.seriesMu.Unlock()
+	if n := len(r.phases); n > 0 {
+		r.phases[n-1].End = r.t1.Sub(r.t0).Seconds()
+	}
+	res.Phases = r.phases
 	return res
+}
+
+// phase starts the named part of the run, ending the one before, on the
+// series' clock. A sample is drawn as a rate only when its second lies
+// within one phase: one that spans the connection storm and the first
+// traffic would show a dip that is not there.
+func (r *runner) phase(name string) {
+	t := 0.0 // the first phase starts with the series
+	if n := len(r.phases); n > 0 {
+		t = time.Since(r.t0).Seconds()
+		r.phases[n-1].End = t
+	}
+	r.phases = append(r.phases, Span{Name: name, Start: t})
 }
 
 // exitCode: 0 ok, 2 server misbehaved, 1 the bench itself failed.

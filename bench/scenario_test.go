@@ -13,6 +13,7 @@ func TestConnectSettle(t *testing.T) {
 	url := startServer(t, nil)
 	cfg := small("connect", url, 200)
 	cfg.Settle = true
+	cfg.PID = os.Getpid() // the in-process server: not one the bench started
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -20,6 +21,9 @@ func TestConnectSettle(t *testing.T) {
 	mustOK(t, res, code)
 	if got := fig(t, res, "clients"); got != 200 {
 		t.Fatalf("clients %v", got)
+	}
+	if v, ok := res.Get("server_rss_per_conn_kb"); ok || len(res.Notes) != 1 {
+		t.Fatalf("server_rss_per_conn_kb %v %v from a server the bench did not start; notes %q", v, ok, res.Notes)
 	}
 	if fig(t, res, "time_to_converge_s") < fig(t, res, "time_to_all_up_s") {
 		t.Fatal("converged before all were up")

@@ -96,6 +96,7 @@ func (r *runner) sampler() (stop func()) {
 	return func() {
 		close(quit)
 		<-done
+		r.t1 = time.Now()
 		if progress {
 			fmt.Fprint(os.Stderr, "\r\033[K")
 		}

@@ -21,15 +21,30 @@ import (
 
 // step is one scenario of the standard set, with the server flags it needs.
 type step struct {
-	name       string
+	name       string // SCENARIO-CLIENTS[-WHAT], CLIENTS as run
+	full       string // the name at scale 1
 	cfg        Config
 	serverArgs []string
 }
 
-// standardSet lists the steps of the standard set, in order. n scales the
-// client counts (tests and quick runs use a small scale); d is the
-// measured window.
+// standardSet lists the steps of the standard set, in order. scale
+// multiplies the client counts (tests and quick runs use a small scale); d
+// is the measured window. A step's name carries the clients it runs with,
+// so a scaled step never shares a name with a full one.
 func standardSet(scale float64, d time.Duration) []step {
+	steps := fullSet(scale, d)
+	for i := range steps {
+		s := &steps[i]
+		s.full = s.name
+		parts := strings.SplitN(s.name, "-", 3)
+		parts[1] = strconv.Itoa(s.cfg.N)
+		s.name = strings.Join(parts, "-")
+	}
+	return steps
+}
+
+// fullSet is the standard set with the names it has at scale 1.
+func fullSet(scale float64, d time.Duration) []step {
 	n := func(x int) int { return max(2, int(float64(x)*scale)) }
 	// connect and idle share one server (pinging every second) and one
 	// connection storm: at 19,000 clients the storm is most of the time.
@@ -73,9 +88,9 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	bin := fs.String("server-bin", "", "hangoutd binary to start a fresh server from (required)")
 	out := fs.String("out", "bench/results", "directory for <date>-<commit>.json and .md")
 	commit := fs.String("commit", "", "commit to name the result after (default: git rev-parse --short HEAD)")
-	scale := fs.Float64("scale", 1, "multiply every client count (for quick runs)")
+	scale := fs.Float64("scale", 1, "multiply every client count by this, for quick runs: step names carry the scaled count (connect-1900-settle at 0.1), and a run is compared only with an earlier one of the same scale")
 	dur := fs.Duration("duration", 10*time.Second, "measured window of each traffic scenario (churn runs 3x)")
-	only := fs.String("only", "", "comma-separated step names to run (default all)")
+	only := fs.String("only", "", "comma-separated step names to run, as scaled or at scale 1 (default all)")
 	loops := fs.Int("loops", runtime.NumCPU(), "client event loops")
 	threshold := fs.Float64("threshold", 0.10, "mark figures that moved more than this fraction")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +103,19 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hangoutd bench standard: -server-bin is required")
 		return 1
 	}
+	if *scale <= 0 {
+		fmt.Fprintln(stderr, "hangoutd bench standard: -scale must be positive")
+		return 1
+	}
+	set := standardSet(*scale, *dur)
+	if bad := unknownSteps(*only, set); len(bad) > 0 {
+		var names []string
+		for _, s := range set {
+			names = append(names, s.name)
+		}
+		fmt.Fprintf(stderr, "hangoutd bench standard: -only: no step %q at scale %g (steps: %s)\n", bad, *scale, strings.Join(names, ", "))
+		return 1
+	}
 	if *commit == "" {
 		*commit = gitCommit()
 	}
@@ -96,11 +124,11 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	now := time.Now().UTC()
-	rep := &Report{Date: now.Format(time.RFC3339), Commit: *commit, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Threshold: *threshold}
+	rep := &Report{Date: now.Format(time.RFC3339), Commit: *commit, GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Scale: *scale, Threshold: *threshold}
 	code := 0
 	var steps []step
-	for _, s := range standardSet(*scale, *dur) {
-		if *only == "" || containsWord(*only, s.name) {
+	for _, s := range set {
+		if *only == "" || containsWord(*only, s.name) || containsWord(*only, s.full) {
 			s.cfg.Name = s.name
 			s.cfg.Loops = *loops
 			if s.cfg.DialConcurrency == 0 {
@@ -115,6 +143,9 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 			}
 			steps = append(steps, s)
 		}
+	}
+	if *scale != 1 {
+		fmt.Fprintf(stderr, "bench standard: scale %g: every client count multiplied by it\n", *scale)
 	}
 	for i := 0; i < len(steps); i++ {
 		group := []*Config{&steps[i].cfg}
@@ -139,15 +170,20 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	}
 	base := now.Format("2006-01-02T150405Z") + "-" + *commit
 	prevValues := map[string]float64{}
-	if prevPath := newestEarlier(*out, base+".json"); prevPath != "" {
-		if prev, err := readReport(prevPath); err == nil {
-			rep.ComparedWith = filepath.Base(prevPath)
-			var marked int
-			marked, prevValues = compareReports(rep, prev, *threshold)
-			fmt.Fprintf(stderr, "bench standard: compared with %s: %d figures moved more than %.0f%%\n", prevPath, marked, 100**threshold)
+	prevPath, prev, skipped := baseline(*out, base+".json", *scale)
+	for _, sk := range skipped {
+		fmt.Fprintf(stderr, "bench standard: NOT compared with %s\n", sk)
+	}
+	if prev != nil {
+		marked, pv, err := compareReports(rep, prev, *threshold)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench standard: NOT compared with %s: %v\n", prevPath, err)
 		} else {
-			fmt.Fprintf(stderr, "bench standard: %v\n", err)
+			rep.ComparedWith, prevValues = filepath.Base(prevPath), pv
+			fmt.Fprintf(stderr, "bench standard: compared with %s: %d figures moved more than %.0f%%\n", prevPath, marked, 100**threshold)
 		}
+	} else if len(skipped) > 0 {
+		fmt.Fprintf(stderr, "bench standard: no earlier result at scale %g in %s: nothing compared\n", *scale, *out)
 	}
 	jsonPath := filepath.Join(*out, base+".json")
 	if err := writeJSON(jsonPath, rep); err != nil {
@@ -163,6 +199,21 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "bench standard: wrote %s and %s\n", jsonPath, mdPath)
 	return code
+}
+
+// unknownSteps returns the names in the -only list that no step of set
+// has, scaled or at scale 1.
+func unknownSteps(only string, set []step) []string {
+	var bad []string
+	for _, w := range strings.Split(only, ",") {
+		if w = strings.TrimSpace(w); w == "" {
+			continue
+		}
+		if !slices.ContainsFunc(set, func(s step) bool { return s.name == w || s.full == w }) {
+			bad = append(bad, w)
+		}
+	}
+	return bad
 }
 
 func containsWord(list, w string) bool {
@@ -248,6 +299,7 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 	for _, c := range cfgs {
 		c.URL = "ws://" + addr + "/"
 		c.PID = cmd.Process.Pid
+		c.FreshServer = true
 	}
 	var results []*Result
 	var codes []int

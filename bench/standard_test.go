@@ -70,14 +70,18 @@ func TestStandardSetSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"connect-19000-settle", "idle-19000-ping1s", "broadcast-10000-closed", "broadcast-10000-20pps",
-		"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200"}
-	if len(rep.Results) != len(want) {
-		t.Fatalf("%d results", len(rep.Results))
+	// At scale 0.005 the steps are named for the clients they run with.
+	want := []string{"connect-95-settle", "idle-95-ping1s", "broadcast-50-closed", "broadcast-50-20pps",
+		"unicast-50-closed", "presence-25", "churn-50-200ps", "abuse-2"}
+	if len(rep.Results) != len(want) || rep.Scale != 0.005 {
+		t.Fatalf("%d results, scale %v", len(rep.Results), rep.Scale)
 	}
 	for i, r := range rep.Results {
 		if r.Name != want[i] || !(r.OK || onlyP99Missed(r)) {
 			t.Fatalf("result %d: %s ok %v %q", i, r.Name, r.OK, r.Failures)
+		}
+		if v, ok := r.Get("server_rss_per_conn_kb"); ok && v < 0 {
+			t.Errorf("%s: server_rss_per_conn_kb %v", r.Name, v)
 		}
 		cpu := "server_cpu_s"
 		if r.Scenario == "abuse" {
@@ -91,11 +95,20 @@ func TestStandardSetSmall(t *testing.T) {
 		t.Errorf("idle on a 1 s ping interval: min pings %v", v)
 	}
 	md, err := os.ReadFile(strings.TrimSuffix(files[0], ".json") + ".md")
-	if err != nil || !strings.Contains(string(md), "## broadcast-10000-closed") {
+	if err != nil || !strings.Contains(string(md), "## broadcast-50-closed") || !strings.Contains(string(md), "scale 0.005") {
 		t.Fatalf("markdown: %v\n%s", err, md)
 	}
-	// A second run compares with the first and names it.
+	// A second run compares with the first and names it, passing over a
+	// newer full-size result. -only takes the step's name at scale 1 too.
 	time.Sleep(1100 * time.Millisecond) // result names carry the second
+	decoy := filepath.Join(dir, time.Now().UTC().Add(-500*time.Millisecond).Format("2006-01-02T150405Z")+"-full.json")
+	if decoy <= files[0] {
+		t.Fatalf("decoy %s does not sort after %s", decoy, files[0])
+	}
+	if err := writeJSON(decoy, &Report{Scale: 1, Results: []*Result{{Name: "presence-25", Figures: []Figure{{Name: "received", Value: 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
 	code, out, errs = runCLI(append(args[:len(args)-1], "test2", "-only", "presence-5000")...)
 	if code != 0 {
 		t.Fatalf("second run: exit %d\n%s\n%s", code, out, errs)
@@ -105,7 +118,8 @@ func TestStandardSetSmall(t *testing.T) {
 		t.Fatal(files2)
 	}
 	rep2, _ := readReport(files2[0])
-	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") {
+	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") ||
+		!strings.Contains(errs, "NOT compared with "+decoy+": it ran at scale 1, this run at scale 0.005") {
 		t.Fatalf("compared with %q; stderr %s", rep2.ComparedWith, errs)
 	}
 }

@@ -322,12 +322,13 @@ func (ls *loopState) presenceSeen(cl *client, id int32, u int64) {
 	lat := now - sent
 	ls.ctr.Deliveries++
 	recordUS(ls.ilat, lat)
-	seen := e.seen.Add(1)
-	if seen > int32(r.receivers) {
+	// Per client, not a count of arrivals: an update repeated to one client
+	// and missing at another would otherwise add up to "seen by all".
+	if !cl.updates.set(int32(u)) {
 		ls.ctr.Dups++
 		return
 	}
-	if seen == int32(r.receivers) {
+	if e.seen.Add(1) == int32(r.receivers) {
 		e.allAt.Store(now)
 	}
 	if r.win.holds(sent) {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -171,13 +172,16 @@ func TestPercentiles(t *testing.T) {
 }
 
 func TestCompareMarksMovesOverThreshold(t *testing.T) {
-	prev := &Report{Results: []*Result{{Name: "a", Figures: []Figure{
+	prev := &Report{Scale: 1, Results: []*Result{{Name: "a", Figures: []Figure{
 		{Name: "x", Value: 100}, {Name: "y", Value: 100}, {Name: "z", Value: 0}, {Name: "w", Value: 100},
 	}}}}
-	cur := &Report{Results: []*Result{{Name: "a", Figures: []Figure{
+	cur := &Report{Scale: 1, Results: []*Result{{Name: "a", Figures: []Figure{
 		{Name: "x", Value: 109}, {Name: "y", Value: 85}, {Name: "z", Value: 3}, {Name: "w", Value: 111}, {Name: "new", Value: 1},
 	}}, {Name: "b", Figures: []Figure{{Name: "x", Value: 1}}}}}
-	n, pv := compareReports(cur, prev, 0.10)
+	n, pv, err := compareReports(cur, prev, 0.10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	marks := map[string]string{}
 	for _, f := range cur.Results[0].Figures {
 		marks[f.Name] = f.Mark
@@ -196,17 +200,66 @@ func TestCompareMarksMovesOverThreshold(t *testing.T) {
 	}
 }
 
-func TestNewestEarlier(t *testing.T) {
+// A run compares with the newest earlier report of its own scale; newer
+// ones of another scale are passed over, each named with the reason.
+func TestBaselineIsTheNewestEarlierOfTheSameScale(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []string{"2025-01-01T000000Z-a.json", "2025-03-01T000000Z-b.json", "2025-02-01T000000Z-c.json", "2025-04-01T000000Z-d.md"} {
-		os.WriteFile(filepath.Join(dir, n), []byte("{}"), 0o644)
+	full := `{"results":[{"name":"presence-5000","params":{"n":5000}}]}` // before reports held their scale
+	oldScaled := `{"results":[{"name":"presence-5000","params":{"n":500}}]}`
+	for name, body := range map[string]string{
+		"2025-01-01T000000Z-a.json": `{"scale":0.1}`,
+		"2025-02-01T000000Z-b.json": `{"scale":0.1}`,
+		"2025-03-01T000000Z-c.json": full,
+		"2025-03-15T000000Z-d.json": oldScaled,
+		"2025-04-01T000000Z-e.json": `{"scale":1}`,
+		"2025-04-02T000000Z-f.md":   "",
+		"2025-05-01T000000Z-g.json": `{"scale":0.1}`, // later than the run
+	} {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
 	}
-	got := newestEarlier(dir, "2025-03-15T000000Z-x.json")
-	if filepath.Base(got) != "2025-03-01T000000Z-b.json" {
-		t.Fatal(got)
+	path, rep, skipped := baseline(dir, "2025-04-15T000000Z-x.json", 0.1)
+	if filepath.Base(path) != "2025-02-01T000000Z-b.json" || rep == nil || rep.Scale != 0.1 {
+		t.Fatalf("baseline %s", path)
 	}
-	if newestEarlier(dir, "2024-01-01T000000Z-x.json") != "" {
+	if len(skipped) != 3 || !strings.Contains(skipped[0], "e.json: it ran at scale 1, this run at scale 0.1") ||
+		!strings.Contains(skipped[1], "d.json: its scale is unknown") || !strings.Contains(skipped[2], "c.json: it ran at scale 1") {
+		t.Fatalf("skipped %q", skipped)
+	}
+	if path, _, _ := baseline(dir, "2025-04-15T000000Z-x.json", 1); filepath.Base(path) != "2025-04-01T000000Z-e.json" {
+		t.Fatalf("baseline at scale 1: %s", path)
+	}
+	if path, _, _ := baseline(dir, "2024-01-01T000000Z-x.json", 0.1); path != "" {
 		t.Fatal("found one earlier than all")
+	}
+	cur := &Report{Scale: 0.1, Results: []*Result{{Name: "a", Figures: []Figure{{Name: "x", Value: 1}}}}}
+	prev := &Report{Scale: 1, Results: []*Result{{Name: "a", Figures: []Figure{{Name: "x", Value: 10}}}}}
+	if n, _, err := compareReports(cur, prev, 0.1); err == nil || n != 0 || cur.Results[0].Figures[0].Mark != "" {
+		t.Fatalf("compared across scales: %d marked, err %v", n, err)
+	}
+}
+
+// Scaled steps carry their client count in their names; at scale 1 the
+// names are the standard ones.
+func TestStandardStepNamesCarryTheScale(t *testing.T) {
+	want := map[float64][]string{
+		1: {"connect-19000-settle", "idle-19000-ping1s", "broadcast-10000-closed", "broadcast-10000-20pps",
+			"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200"},
+		0.1: {"connect-1900-settle", "idle-1900-ping1s", "broadcast-1000-closed", "broadcast-1000-20pps",
+			"unicast-1000-closed", "presence-500", "churn-1000-200ps", "abuse-20"},
+	}
+	for scale, names := range want {
+		set := standardSet(scale, time.Second)
+		for i, s := range set {
+			if s.name != names[i] || s.full != want[1][i] {
+				t.Errorf("scale %g: step %d named %s (%s at scale 1), want %s (%s)", scale, i, s.name, s.full, names[i], want[1][i])
+			}
+		}
+		if bad := unknownSteps(names[5]+","+want[1][6], set); bad != nil {
+			t.Errorf("scale %g: -only refuses %q", scale, bad)
+		}
+	}
+	if bad := unknownSteps("presence-501", standardSet(0.1, time.Second)); len(bad) != 1 {
+		t.Errorf("-only takes an unknown step")
 	}
 }
 
@@ -310,5 +363,43 @@ func TestTokenCacheTableGrows(t *testing.T) {
 	}
 	if len(tab.toks) != 5000 {
 		t.Fatalf("%d interned", len(tab.toks))
+	}
+}
+
+// RSS per connection is the server's growth over the run per client: left
+// out, with a note, when it fell or when the bench did not start the server.
+func TestRSSPerConnNeverNegative(t *testing.T) {
+	at := func(rss int64) procMark { return procMark{OK: true, Server: procStat{RSS: rss}} }
+	for _, tc := range []struct {
+		name         string
+		fresh        bool
+		before, with int64
+		want         float64 // -1: left out
+		note         string
+	}{
+		{"fresh, grew", true, 10 << 20, 10<<20 + 2048*1000, 2, ""},
+		{"fresh, fell", true, 12 << 20, 10 << 20, -1, "RSS fell over the run (12.0 -> 10.0 MiB)"},
+		{"not started by the bench", false, 10 << 20, 20 << 20, -1, "the bench did not start the server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &runner{cfg: &Config{FreshServer: tc.fresh}, res: &Result{}}
+			r.addMemory(at(tc.before), at(tc.with), 1000)
+			v, ok := r.res.Get("server_rss_per_conn_kb")
+			switch {
+			case tc.want < 0 && ok:
+				t.Fatalf("server_rss_per_conn_kb %v, want it left out", v)
+			case tc.want >= 0 && (!ok || v != tc.want):
+				t.Fatalf("server_rss_per_conn_kb %v %v, want %v", v, ok, tc.want)
+			}
+			notes := strings.Join(r.res.Notes, "\n")
+			if tc.note == "" && notes != "" || !strings.Contains(notes, tc.note) {
+				t.Fatalf("notes %q, want %q", notes, tc.note)
+			}
+			var b strings.Builder
+			r.res.WriteTable(&b)
+			if tc.note != "" && !strings.Contains(b.String(), "note: server_rss_per_conn_kb left out") {
+				t.Fatalf("table does not say why:\n%s", b.String())
+			}
+		})
 	}
 }
