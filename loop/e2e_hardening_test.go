@@ -8,7 +8,6 @@ package loop_test
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -217,10 +216,7 @@ func badHandshake(t *testing.T, addr string) {
 // A log sink that blocks must not stall the loop that refused a handshake.
 func TestE2ERefusalLogCannotStallLoop(t *testing.T) {
 	w := &blockingWriter{free: make(chan struct{})}
-	srv := startServer(t, func(c *loop.Config) {
-		c.Loops = 1
-		c.Logger = slog.New(slog.NewTextHandler(w, nil))
-	})
+	srv := startServer(t, func(c *loop.Config) { c.Loops = 1 }, logTo(w))
 	t.Cleanup(func() { close(w.free) }) // runs before the server's shutdown
 	badHandshake(t, srv.Addr())
 	c := connect(t, srv, "after")
@@ -250,7 +246,7 @@ func (s *syncBuffer) String() string {
 // count of the rest: every refusal is accounted for exactly once.
 func TestE2ERefusalLogIsRateLimited(t *testing.T) {
 	var logs syncBuffer
-	srv := startServer(t, func(c *loop.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	srv := startServer(t, nil, logTo(&logs))
 	const n = 60
 	start := time.Now()
 	for range n {

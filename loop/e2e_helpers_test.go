@@ -10,8 +10,8 @@ package loop_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +29,14 @@ type testServer struct {
 
 // startServer starts a server on a free loopback port. The defaults are
 // test-friendly (fast flushes, timeouts long enough not to interfere); edit
-// adjusts them for one test.
-func startServer(t testing.TB, edit func(*loop.Config)) *testServer {
+// adjusts them for one test, and opts the server's log. A record the server
+// logs at ERROR fails the test unless allowErrors says the test expects it.
+func startServer(t testing.TB, edit func(*loop.Config), opts ...logOption) *testServer {
 	t.Helper()
+	var lo wstest.LogOptions
+	for _, o := range opts {
+		o(&lo)
+	}
 	cfg := loop.DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.Loops = 2 // more than one loop, so relays cross loops
@@ -40,10 +45,13 @@ func startServer(t testing.TB, edit func(*loop.Config)) *testServer {
 	cfg.IdleTimeout = 20 * time.Second
 	cfg.HandshakeTimeout = 5 * time.Second
 	cfg.Demo = false
-	lw := &logWriter{t: t}
-	cfg.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := wstest.ServerLogger(t, lo) // before the server: its cleanup runs after the shutdown
+	cfg.Logger = log
 	if edit != nil {
 		edit(&cfg)
+	}
+	if cfg.Logger != log {
+		t.Fatalf("a test sets the server's log with logTo and logLevel: a logger of its own would let errors pass")
 	}
 	s, err := loop.Start(cfg)
 	if err != nil {
@@ -54,10 +62,21 @@ func startServer(t testing.TB, edit func(*loop.Config)) *testServer {
 		if err := ts.shutdown(); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		lw.stop()
 	})
 	return ts
 }
+
+// logOption adjusts a test server's log.
+type logOption func(*wstest.LogOptions)
+
+// logTo sends the server's log lines to w instead of the test's log.
+func logTo(w io.Writer) logOption { return func(o *wstest.LogOptions) { o.To = w } }
+
+// logLevel sets the lowest level the server logs (info otherwise).
+func logLevel(l slog.Level) logOption { return func(o *wstest.LogOptions) { o.Level = l } }
+
+// allowErrors is for a test that makes the server log an error on purpose.
+func allowErrors() logOption { return func(o *wstest.LogOptions) { o.AllowErrors = true } }
 
 func (s *testServer) shutdown() error {
 	s.once.Do(func() {
@@ -69,29 +88,6 @@ func (s *testServer) shutdown() error {
 }
 
 func (s *testServer) url(path string) string { return "ws://" + s.Addr() + path }
-
-// logWriter forwards server logs to t.Log until the test ends (t.Log after
-// the end of a test panics).
-type logWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log("server: " + strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.done = true
-	w.mu.Unlock()
-}
 
 // connect dials srv, reads and checks the welcome, and returns the client.
 func connect(t testing.TB, srv *testServer, name string, opts ...wstest.Option) *wstest.Client {
