@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -238,7 +239,10 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 
 // OnClose runs on the conn's loop, however the conn ended.
 func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) {
+		// A read of end of stream is a peer hanging up, the normal end of
+		// every connection: not worth a line each. Resets and failed
+		// writes are.
 		s.log.Debug("connection closed", "err", err)
 	}
 	c, ok := gc.Context().(*conn)
@@ -340,11 +344,19 @@ func (s *Server) broadcast(f *sharedFrame, from *eventLoop) {
 	f.release()
 }
 
-// gnetLogger routes gnet's own logs through slog.
+// gnetLogger routes gnet's own logs through slog, each at its own level,
+// so that -log-level filters them like ours; from=gnet tells them apart.
+// slog has no fatal level: Fatalf logs an error.
 type gnetLogger struct{ l *slog.Logger }
 
-func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) logf(level slog.Level, format string, args []any) {
+	if g.l.Enabled(context.Background(), level) {
+		g.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "from", "gnet")
+	}
+}
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelInfo, format, args) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
