@@ -47,6 +47,7 @@ type Server struct {
 	// Lines the loops and gnet may log at any rate (ratelog.go).
 	logs     *logWriter
 	refusals *rateLog // "handshake refused" (clientaddr.go)
+	slowLog  *rateLog // "slow consumer closed" (outbound.go)
 	closeLog *rateLog // "connection closed", when it failed (OnClose)
 	gnetLog  *rateLog // gnet's own lines (gnetLogger)
 
@@ -87,6 +88,7 @@ func Start(cfg Config) (*Server, error) {
 	s.maxMailbox = cfg.mailboxBound()
 	s.loops.Store(new([]*eventLoop))
 	s.refusals = s.logs.kind("handshake refused", "handshake refusals not logged")
+	s.slowLog = s.logs.kind("slow consumer closed", "slow consumer closes not logged")
 	s.closeLog = s.logs.kind("connection closed", "connection closed lines not logged")
 	s.gnetLog = s.logs.kind("", "gnet lines not logged")
 	engineDone := make(chan struct{})
