@@ -11,7 +11,7 @@ import (
 // refuseHandshake writes an HTTP error response to a conn that asked for an
 // upgrade and logs who was refused: 4xx (a client's mistake, or a browser
 // from a foreign origin) at info, 503 (full or draining, expected under
-// load and counted in the metrics) at debug, through refusalLog (rate
+// load and counted in the metrics) at debug, through a rateLog (rate
 // limited, written off the loop). head is the request as far as it
 // arrived. The client's address is worked out only when the line is
 // logged: the hot path never pays for it.
@@ -27,8 +27,8 @@ func (l *eventLoop) refuseHandshake(c *conn, head, resp []byte) {
 	}
 	_, reason, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
 	peer := c.gc.RemoteAddr()
-	l.srv.refusals.post(refusal{level: level, status: status, reason: string(bytes.TrimSpace(reason)),
-		client: clientAddr(peer, head, l.srv.cfg.TrustProxy), peer: addrString(peer)})
+	l.srv.refusals.post(level, slog.Int("status", status), slog.String("reason", string(bytes.TrimSpace(reason))),
+		slog.String("client", clientAddr(peer, head, l.srv.cfg.TrustProxy)), slog.String("peer", addrString(peer)))
 }
 
 func addrString(a net.Addr) string {

@@ -116,34 +116,29 @@ func TestE2EIdleTimeout(t *testing.T) {
 
 	// The active client pings every 100 ms from its own goroutine while
 	// the silent one waits for the server to drop it.
-	stop := make(chan struct{})
-	pinged := make(chan error, 1)
-	go func() {
+	bg := startBackground(t)
+	bg.run("active client", func(stop <-chan struct{}) error {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
-				pinged <- nil
-				return
+				return nil
 			case <-tick.C:
 				if err := active.Write(wstest.FrameBytes(true, 0, wstest.OpPing, []byte("alive"), true)); err != nil {
-					pinged <- err
-					return
+					return err
 				}
 			}
 		}
-	}()
+	})
 	start := time.Now()
 	silent.ExpectEOF()
 	t.Logf("silent client closed after %v (idle timeout 500ms)", time.Since(start).Round(time.Millisecond))
 	if time.Since(start) < 400*time.Millisecond {
 		t.Errorf("silent client closed after %v, before the 500ms idle timeout", time.Since(start))
 	}
-	close(stop)
-	if err := <-pinged; err != nil {
-		t.Fatalf("active client: %v", err)
-	}
+	bg.halt()
+	bg.wait()
 	// The active client has lived longer than the idle timeout (it was
 	// opened first) and still gets answers.
 	active.MustWrite(wstest.FrameBytes(true, 0, wstest.OpPing, []byte("still"), true))
@@ -177,46 +172,44 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	// (without the window, a loaded machine can make RX fall 256 KiB behind
 	// too, and the server would rightly cut it as well).
 	var rxGot atomic.Int64
-	rxDone := make(chan error, 1)
-	go func() {
+	bg := startBackground(t)
+	bg.run("RX", func(stop <-chan struct{}) error {
 		for i := range count {
-			p, err := rx.TryNext(wstest.Wait)
+			p, err := next(rx, stop)
 			for err == nil && p.From == "server" {
-				p, err = rx.TryNext(wstest.Wait)
+				p, err = next(rx, stop)
 			}
 			if err != nil {
-				rxDone <- fmt.Errorf("RX: packet %d: %v", i, err)
-				return
+				return fmt.Errorf("packet %d: %w", i, err)
 			}
 			if want := fmt.Sprintf(`["%d","%s"]`, i, chunk); p.Type != "flood" || string(p.Data) != want {
-				rxDone <- fmt.Errorf("RX: packet %d is %.80s", i, p)
-				return
+				return fmt.Errorf("packet %d is %.80s", i, p)
 			}
 			rxGot.Add(1)
 		}
-		rxDone <- nil
-	}()
-	flood := make(chan error, 1)
-	go func() {
+		return nil
+	})
+	bg.run("TX", func(stop <-chan struct{}) error {
 		for i := range count {
 			for deadline := time.Now().Add(wstest.Wait); rxGot.Load() < int64(i-4); {
+				if stopped(stop) {
+					return errStopped
+				}
 				if time.Now().After(deadline) {
-					flood <- fmt.Errorf("TX: RX stuck at %d", rxGot.Load())
-					return
+					return fmt.Errorf("RX stuck at %d", rxGot.Load())
 				}
 				time.Sleep(time.Millisecond) // polling RX's progress, not synchronizing on time
 			}
 			msg := fmt.Sprintf(`{"to":["%s","%s"],"type":"flood","data":["%d","%s"]}`, slow.Token, rx.Token, i, chunk)
 			if err := tx.Write(msg); err != nil {
-				flood <- fmt.Errorf("TX write %d: %v", i, err)
-				return
+				return fmt.Errorf("write %d: %v", i, err)
 			}
 		}
-		flood <- nil
-	}()
+		return nil
+	})
 
 	// The slow client is gone for everyone ...
-	w.WaitFor("the slow client's close is announced", func() bool { return !w.Known[slow.Token] })
+	bg.waitFor(w, "the slow client's close is announced", func() bool { return !w.Known[slow.Token] })
 	// ... and what it reads now ends with a close frame 1008.
 	got := 0
 	deadline := time.Now().Add(wstest.Wait)
@@ -246,12 +239,7 @@ func TestE2ESlowConsumerClosed1008(t *testing.T) {
 	t.Logf("slow client read %d of %d relays before its close 1008", got, count)
 
 	// The others were not cut: RX gets every packet in order, TX is fine.
-	if err := <-flood; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-rxDone; err != nil {
-		t.Fatal(err)
-	}
+	bg.wait()
 	tx.Barrier()
 	w.ExpectQuiet("the watcher was sent nothing of the flood")
 }

@@ -8,7 +8,6 @@ package loop_test
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -92,13 +91,15 @@ func expectBig(t *testing.T, c *wstest.Client, from string, seq int) {
 
 // Clients that never read make the server hold output for them. Past
 // -max-outbound-total the clients holding the most are closed, long before
-// each reaches its own -max-outbound; clients that keep up lose nothing.
+// each reaches its own -max-outbound, each with a warning; clients that
+// keep up lose nothing.
 func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 	const limit = 4 << 20
+	var logs syncBuffer
 	srv := startServer(t, func(c *loop.Config) {
 		c.MaxOutbound = limit
 		c.MaxOutboundTotal = limit // each hog alone may hold that much; together they may not
-	})
+	}, logTo(&logs))
 	const hogs, packets = 4, 120
 	for range hogs {
 		h := wstest.DialRawSmallBuffer(t, srv.Addr())
@@ -117,8 +118,9 @@ func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(wstest.Wait)
+	var st loop.Totals
 	for {
-		st := srv.Stats()
+		st = srv.Stats()
 		if st.OutboundShed >= 2 && st.OutboundQueued <= limit {
 			if st.SlowConsumers > 1 { // the last hog alone may meet its own limit first
 				t.Fatalf("%d slow consumers: hogs reached their own limit before the total closed them", st.SlowConsumers)
@@ -135,6 +137,10 @@ func TestE2EOutboundTotalClosesLargestHolders(t *testing.T) {
 			t.Fatalf("%s kept up and was closed", r.Name)
 		}
 	}
+	line := regexp.MustCompile(`level=WARN msg="slow consumer closed" reason=outbound_total peer=\S+ queued=\d+ total=\d+ limit=4194304`)
+	waitLog(t, &logs, fmt.Sprintf("%d warnings reason=outbound_total", st.OutboundShed), func(out string) bool {
+		return len(line.FindAllString(out, -1)) >= int(st.OutboundShed)
+	})
 }
 
 // A loop that falls behind while other loops relay to it holds at most
@@ -217,10 +223,7 @@ func badHandshake(t *testing.T, addr string) {
 // A log sink that blocks must not stall the loop that refused a handshake.
 func TestE2ERefusalLogCannotStallLoop(t *testing.T) {
 	w := &blockingWriter{free: make(chan struct{})}
-	srv := startServer(t, func(c *loop.Config) {
-		c.Loops = 1
-		c.Logger = slog.New(slog.NewTextHandler(w, nil))
-	})
+	srv := startServer(t, func(c *loop.Config) { c.Loops = 1 }, logTo(w))
 	t.Cleanup(func() { close(w.free) }) // runs before the server's shutdown
 	badHandshake(t, srv.Addr())
 	c := connect(t, srv, "after")
@@ -250,7 +253,7 @@ func (s *syncBuffer) String() string {
 // count of the rest: every refusal is accounted for exactly once.
 func TestE2ERefusalLogIsRateLimited(t *testing.T) {
 	var logs syncBuffer
-	srv := startServer(t, func(c *loop.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	srv := startServer(t, nil, logTo(&logs))
 	const n = 60
 	start := time.Now()
 	for range n {

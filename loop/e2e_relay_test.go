@@ -6,7 +6,6 @@ package loop_test
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"hangoutd/internal/wstest"
@@ -155,24 +154,24 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 	for i := range tx {
 		tx[i] = connect(t, srv, fmt.Sprintf("TX%d", i))
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, senders)
+	bg := startBackground(t)
 	for i, s := range tx {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		bg.run(s.Name, func(stop <-chan struct{}) error {
 			for n := range perSender {
+				if stopped(stop) {
+					return errStopped
+				}
 				to := `"` + rx.Token + `"`
 				if n%3 == 0 {
 					to = `"*"`
 				}
 				msg := fmt.Sprintf(`{"to":%s,"type":"seq","data":[%d,%d]}`, to, i, n)
 				if err := s.Write(msg); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
-		}()
+			return nil
+		})
 	}
 	next := make([]int, senders)
 	from := map[string]int{}
@@ -180,6 +179,7 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 		from[s.Token] = i
 	}
 	for got := 0; got < senders*perSender; got++ {
+		bg.check()
 		p := rx.NextOther()
 		var i, n int
 		if _, err := fmt.Sscanf(string(p.Data), "[%d,%d]", &i, &n); err != nil || p.Type != "seq" {
@@ -193,11 +193,7 @@ func TestE2ERelayOrderPerSender(t *testing.T) {
 		}
 		next[i]++
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	bg.wait()
 }
 
 // Targets are JSON strings: an escaped spelling names the same target.

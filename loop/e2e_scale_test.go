@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -352,8 +351,7 @@ func TestE2EScale2000Clients(t *testing.T) {
 		c.IdleTimeout = 10 * time.Minute
 		c.PingInterval = 10 * time.Minute
 		c.Loops = runtime.NumCPU()
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	})
+	}, logTo(io.Discard))
 	tt := &tokenTable{idx: make(map[string]int, 2048)}
 	clients := make([]*liteClient, scaleClients)
 	var dialErr atomic.Value

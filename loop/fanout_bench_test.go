@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -149,6 +150,7 @@ func benchFanout(b *testing.B, receivers int) {
 	cfg.BatchInterval = time.Second
 	cfg.MaxOutbound = 64 << 20
 	cfg.HandshakeTimeout = time.Minute
+	cfg.Logger = wstest.ServerLogger(b, wstest.LogOptions{To: io.Discard})
 	srv, err := loop.Start(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"log/slog"
 	"math"
 	"slices"
 
@@ -97,6 +98,7 @@ func (l *eventLoop) shed() bool {
 		}
 		if c.state == stateOpen {
 			l.stats.OutboundShed.Add(1)
+			l.logSlow(c, "outbound_total", slog.Int64("total", l.srv.outbound.Load()), slog.Int("limit", l.srv.cfg.MaxOutboundTotal))
 			var b [64]byte
 			_, _ = c.gc.Write(codec.AppendClose(b[:0], ws.StatusPolicyViolation, "server output over its limit"))
 		}
@@ -108,6 +110,22 @@ func (l *eventLoop) shed() bool {
 	clear(by)
 	l.byQueue = by[:0]
 	return closed
+}
+
+// logSlow logs, at warn and rate limited, the close of a client that does
+// not read: the reason (as the metrics count it), its address and the
+// output waiting for it. Its close frame waits behind that output, so a
+// client that does not read on sees its connection cut mid-frame instead;
+// the line is what tells an operator why. The peer is the TCP peer, a
+// proxy's address behind one (the request's X-Forwarded-For is gone by
+// now).
+func (l *eventLoop) logSlow(c *conn, reason string, limits ...slog.Attr) {
+	if !l.srv.slowLog.enabled(slog.LevelWarn, l.now) {
+		return
+	}
+	attrs := append([]slog.Attr{slog.String("reason", reason), slog.String("peer", addrString(c.gc.RemoteAddr())),
+		slog.Int("queued", int(c.queued))}, limits...)
+	l.srv.slowLog.post(slog.LevelWarn, attrs...)
 }
 
 // overTotal reports whether all output together is over -max-outbound-total.

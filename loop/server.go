@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -49,7 +50,12 @@ type Server struct {
 	batches      atomic.Uint64
 	batchEntries atomic.Uint64
 
-	refusals *refusalLog
+	// Lines the loops and gnet may log at any rate (ratelog.go).
+	logs     *logWriter
+	refusals *rateLog // "handshake refused" (clientaddr.go)
+	slowLog  *rateLog // "slow consumer closed" (outbound.go)
+	closeLog *rateLog // "connection closed", when it failed (OnClose)
+	gnetLog  *rateLog // gnet's own lines (gnetLogger)
 
 	booted      chan struct{}
 	stop        chan struct{} // closed by Shutdown
@@ -81,14 +87,21 @@ func Start(cfg Config) (*Server, error) {
 			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
 		},
 		booted:      make(chan struct{}),
-		refusals:    newRefusalLog(cfg.Logger),
+		logs:        newLogWriter(cfg.Logger),
 		stop:        make(chan struct{}),
 		runErr:      make(chan error, 1),
 		batcherDone: make(chan struct{}),
 	}
 	s.maxMailbox = cfg.mailboxBound()
 	s.loops.Store(new([]*eventLoop))
+	s.refusals = s.logs.kind("handshake refused", "handshake refusals not logged")
+	s.slowLog = s.logs.kind("slow consumer closed", "slow consumer closes not logged")
+	s.closeLog = s.logs.kind("connection closed", "connection closed lines not logged")
+	s.gnetLog = s.logs.kind("", "gnet lines not logged")
+	engineDone := make(chan struct{})
+	go s.logs.run(engineDone) // gnet logs from the start, and the loops until the engine stops
 	go func() {
+		defer close(engineDone)
 		s.runErr <- gnet.Run(s, "tcp://"+cfg.Addr,
 			gnet.WithMulticore(true),
 			gnet.WithNumEventLoop(cfg.Loops),
@@ -97,7 +110,7 @@ func Start(cfg Config) (*Server, error) {
 			gnet.WithReuseAddr(true), // restart at once on the port of a server that just stopped
 			gnet.WithTicker(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLogger(gnetLogger{s.log}),
+			gnet.WithLogger(gnetLogger{s.gnetLog}),
 		)
 	}()
 	select {
@@ -109,7 +122,6 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	go s.batcher()
-	go s.refusals.run(s.stop)
 	return s, nil
 }
 
@@ -184,6 +196,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-s.runErr:
 		case <-ctx.Done():
 		}
+		select {
+		case <-s.logs.done: // the last lines are written
+		case <-ctx.Done():
+		}
 	})
 	return err
 }
@@ -247,10 +263,13 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 
 // OnClose runs on the conn's loop, however the conn ended.
 func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
-	if err != nil {
-		s.log.Debug("connection closed", "err", err)
-	}
 	c, ok := gc.Context().(*conn)
+	// A read of end of stream is a peer hanging up, the normal end of
+	// every connection: not worth a line each. Resets and failed writes
+	// are, at debug.
+	if err != nil && !errors.Is(err, io.EOF) && s.closeLog.enabled(slog.LevelDebug, monotime()) {
+		s.closeLog.post(slog.LevelDebug, slog.String("err", err.Error()), slog.String("peer", addrString(gc.RemoteAddr())))
+	}
 	if !ok || c.state == stateClosed {
 		return gnet.None
 	}
@@ -307,11 +326,21 @@ func (s *Server) broadcast(f *sharedFrame, r *room, from *eventLoop) {
 	f.release()
 }
 
-// gnetLogger routes gnet's own logs through slog.
-type gnetLogger struct{ l *slog.Logger }
+// gnetLogger routes gnet's own logs through slog, each at its own level,
+// so that -log-level filters them like ours; from=gnet tells them apart.
+// They go through a rateLog like the loops' lines: gnet logs on its loops
+// too (a failed accept, once per attempt while descriptors run out).
+// slog has no fatal level: Fatalf logs an error.
+type gnetLogger struct{ r *rateLog }
 
-func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) logf(level slog.Level, format string, args []any) {
+	if g.r.enabled(level, monotime()) {
+		g.r.postMsg(level, fmt.Sprintf(format, args...), slog.String("from", "gnet"))
+	}
+}
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelInfo, format, args) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args) }

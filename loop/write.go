@@ -7,6 +7,7 @@ package loop
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/gobwas/ws"
 )
@@ -136,6 +137,7 @@ func (l *eventLoop) write(c *conn) {
 		}
 		if c.state == stateOpen && int(c.queued) > l.srv.cfg.MaxOutbound+int(c.welcomeSize) {
 			l.stats.SlowConsumers.Add(1)
+			l.logSlow(c, "slow_consumer", slog.Int("limit", l.srv.cfg.MaxOutbound))
 			l.closeWith(c, ws.StatusPolicyViolation, "slow consumer")
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"hangoutd/codec"
 )
 
 var (
@@ -158,13 +160,15 @@ func TestTakeBatchNothingChanged(t *testing.T) {
 	set(t, p, tokA, `{"a":1}`)
 	p.TakeBatch(nil)
 	wantBatch(t, p)
-	set(t, p, tokA, `{}`)                    // empty object
-	set(t, p, tokA, ` { } `)                 // with spaces
-	set(t, p, tokA, `{"a": 1}`)              // the value it has
-	set(t, p, tokA, `{"zz":null}`)           // deleting an absent key
-	set(t, p, tokC, `{"a":2}`)               // unknown token
-	_ = p.SetProperties(tokA, []byte(`[1]`)) // refused
-	p.Leave(tokC)                            // unknown token
+	set(t, p, tokA, `{}`)          // empty object
+	set(t, p, tokA, ` { } `)       // with spaces
+	set(t, p, tokA, `{"a": 1}`)    // the value it has
+	set(t, p, tokA, `{"zz":null}`) // deleting an absent key
+	set(t, p, tokC, `{"a":2}`)     // unknown token
+	if err := p.SetProperties(tokA, []byte(`[1]`)); err == nil || err.Code != codec.CodeBadProperties {
+		t.Fatalf("SetProperties([1]) = %v, want a %s refusal", err, codec.CodeBadProperties)
+	}
+	p.Leave(tokC) // unknown token
 	wantBatch(t, p)
 	dst := []byte("keep")
 	if out, n := p.TakeBatch(dst); len(out) != len(dst) || string(out) != "keep" || n != 0 {

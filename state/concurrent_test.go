@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+// concurrentWait bounds how long a test waits for its goroutines: a
+// deadlock fails the test instead of hanging the package until go test's
+// own timeout. Generous: the work takes a second or two under -race.
+const concurrentWait = time.Minute
+
+// waitWithin runs wait (a WaitGroup's Wait, a receive) and fails the test if
+// it has not returned within concurrentWait.
+func waitWithin(t *testing.T, what string, wait func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(concurrentWait):
+		t.Fatalf("%s still running after %v: deadlocked?", what, concurrentWait)
+	}
+}
+
 // Joins, leaves, properties and flushes from many goroutines at once. One
 // flusher applies every packet, in order, to an observer's view; once
 // everyone is done, that view must be the true state, and every welcome
@@ -24,6 +42,9 @@ func TestPresenceConcurrent(t *testing.T) {
 			var stop atomic.Bool
 			observer := world{}
 			flusherDone := make(chan struct{})
+			// The goroutines below report with t.Errorf and return: t.Fatal
+			// stops only the goroutine that calls it, and only the test's
+			// may call it.
 			go func() {
 				defer close(flusherDone)
 				var dst []byte
@@ -31,7 +52,14 @@ func TestPresenceConcurrent(t *testing.T) {
 					var n int
 					dst, n = p.TakeBatch(dst[:0])
 					if len(dst) > 0 {
-						observer.apply(t, decodeChanges(t, dst))
+						es, err := parseChanges(dst)
+						if err == nil {
+							err = observer.applyEntries(es)
+						}
+						if err != nil {
+							t.Errorf("flusher: %v", err)
+							return
+						}
 					} else if n != 0 {
 						t.Errorf("an empty flush with %d entries", n)
 					}
@@ -50,11 +78,18 @@ func TestPresenceConcurrent(t *testing.T) {
 						tok := NewToken()
 						var n int
 						segs, n = p.Join(tok, segs[:0])
-						b := concat(t, segs, n)
+						b, err := joinSegments(segs, n)
+						if err != nil {
+							t.Error(err)
+							return
+						}
 						// Decoding every welcome strictly would be most of the
 						// test's time; the model test does that.
 						if i%8 == 0 {
-							decodeChanges(t, b)
+							if _, err := parseChanges(b); err != nil {
+								t.Errorf("welcome: %v", err)
+								return
+							}
 						} else if !json.Valid(b) {
 							t.Errorf("welcome is not JSON: %s", b)
 							return
@@ -84,9 +119,12 @@ func TestPresenceConcurrent(t *testing.T) {
 					finals[w] = mine
 				}()
 			}
-			wg.Wait()
+			waitWithin(t, "the workers", wg.Wait)
 			stop.Store(true)
-			<-flusherDone
+			waitWithin(t, "the flusher", func() { <-flusherDone })
+			if t.Failed() {
+				return // a goroutine said why; what follows would only differ
+			}
 			if out, _ := p.TakeBatch(nil); len(out) > 0 {
 				observer.apply(t, decodeChanges(t, out))
 			}

@@ -20,48 +20,69 @@ type entry struct {
 // concat joins welcome segments and checks the reported length.
 func concat(t testing.TB, segs [][]byte, n int) []byte {
 	t.Helper()
-	b := bytes.Join(segs, nil)
-	if len(b) != n {
-		t.Fatalf("welcome: segments hold %d bytes, Join reported %d", len(b), n)
+	b, err := joinSegments(segs, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }
 
-// decodeChanges parses a server changes packet with encoding/json and checks
-// its shape: exactly the fields from, type, data; each entry exactly the
-// fields its type has; no object with a repeated key.
+// joinSegments is concat for goroutines other than the test's, which must
+// not call t.Fatal: it returns what is wrong.
+func joinSegments(segs [][]byte, n int) ([]byte, error) {
+	b := bytes.Join(segs, nil)
+	if len(b) != n {
+		return nil, fmt.Errorf("welcome: segments hold %d bytes, Join reported %d", len(b), n)
+	}
+	return b, nil
+}
+
+// decodeChanges parses a server changes packet with parseChanges and fails
+// the test if it is not one.
 func decodeChanges(t testing.TB, b []byte) []entry {
 	t.Helper()
+	es, err := parseChanges(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// parseChanges parses a server changes packet with encoding/json and checks
+// its shape: exactly the fields from, type, data; each entry exactly the
+// fields its type has; no object with a repeated key. It returns what is
+// wrong rather than failing the test, so any goroutine may call it.
+func parseChanges(b []byte) ([]entry, error) {
 	if !json.Valid(b) {
-		t.Fatalf("not valid JSON: %s", b)
+		return nil, fmt.Errorf("not valid JSON: %s", b)
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber() // any valid number, 1E400 too
 	if err := checkNoDupKeys(d, 4); err != nil {
-		t.Fatalf("%v in %s", err, b)
+		return nil, fmt.Errorf("%v in %s", err, b)
 	}
 	var pk map[string]json.RawMessage
 	if err := json.Unmarshal(b, &pk); err != nil {
-		t.Fatalf("packet: %v: %s", err, b)
+		return nil, fmt.Errorf("packet: %v: %s", err, b)
 	}
 	if len(pk) != 3 || string(pk["from"]) != `"server"` || string(pk["type"]) != `"changes"` {
-		t.Fatalf("packet header wrong: %s", b)
+		return nil, fmt.Errorf("packet header wrong: %s", b)
 	}
 	var data []map[string]json.RawMessage
 	if err := json.Unmarshal(pk["data"], &data); err != nil {
-		t.Fatalf("data: %v: %s", err, b)
+		return nil, fmt.Errorf("data: %v: %s", err, b)
 	}
 	if len(data) == 0 {
-		t.Fatalf("changes packet with no entries: %s", b)
+		return nil, fmt.Errorf("changes packet with no entries: %s", b)
 	}
 	out := make([]entry, 0, len(data))
 	for _, m := range data {
 		var e entry
 		if err := json.Unmarshal(m["type"], &e.Type); err != nil {
-			t.Fatalf("entry type: %v: %s", err, b)
+			return nil, fmt.Errorf("entry type: %v: %s", err, b)
 		}
 		if err := json.Unmarshal(m["token"], &e.Token); err != nil {
-			t.Fatalf("entry token: %v: %s", err, b)
+			return nil, fmt.Errorf("entry token: %v: %s", err, b)
 		}
 		want := 2
 		switch e.Type {
@@ -70,29 +91,42 @@ func decodeChanges(t testing.TB, b []byte) []entry {
 			want = 3
 			var props map[string]json.RawMessage
 			if err := json.Unmarshal(m["properties"], &props); err != nil || props == nil {
-				t.Fatalf("properties entry without an object: %s", b)
+				return nil, fmt.Errorf("properties entry without an object: %s", b)
 			}
 			e.Props = make(map[string]string, len(props))
 			for k, v := range props {
-				e.Props[k] = compact(t, v)
+				c, err := compactJSON(v)
+				if err != nil {
+					return nil, err
+				}
+				e.Props[k] = c
 			}
 		default:
-			t.Fatalf("unknown entry type %q: %s", e.Type, b)
+			return nil, fmt.Errorf("unknown entry type %q: %s", e.Type, b)
 		}
 		if len(m) != want {
-			t.Fatalf("%s entry has %d fields: %s", e.Type, len(m), b)
+			return nil, fmt.Errorf("%s entry has %d fields: %s", e.Type, len(m), b)
 		}
 		out = append(out, e)
 	}
-	return out
+	return out, nil
 }
 
 func compact(t testing.TB, v []byte) string {
+	t.Helper()
+	c, err := compactJSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func compactJSON(v []byte) (string, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, v); err != nil {
-		t.Fatalf("compact %s: %v", v, err)
+		return "", fmt.Errorf("compact %s: %v", v, err)
 	}
-	return buf.String()
+	return buf.String(), nil
 }
 
 // checkNoDupKeys walks the token stream and fails on a key repeated in one
@@ -162,6 +196,14 @@ func (w world) equal(o world) bool {
 // keys and null deletes them; metadata says nothing about the state.
 func (w world) apply(t testing.TB, es []entry) {
 	t.Helper()
+	if err := w.applyEntries(es); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// applyEntries is apply returning what is wrong, for goroutines other than
+// the test's.
+func (w world) applyEntries(es []entry) error {
 	for _, e := range es {
 		switch e.Type {
 		case "open":
@@ -173,7 +215,7 @@ func (w world) apply(t testing.TB, es []entry) {
 		case "properties":
 			props := w[e.Token]
 			if props == nil {
-				t.Fatalf("properties for %s, which the client does not know", e.Token)
+				return fmt.Errorf("properties for %s, which the client does not know", e.Token)
 			}
 			for k, v := range e.Props {
 				if v == "null" {
@@ -184,6 +226,7 @@ func (w world) apply(t testing.TB, es []entry) {
 			}
 		}
 	}
+	return nil
 }
 
 // checkWelcome checks a welcome for newTok against the true state: one open

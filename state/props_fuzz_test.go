@@ -188,7 +188,9 @@ func FuzzSetProperties(f *testing.F) {
 			// use fills are not counted.
 			warm := NewPresence(lim)
 			warm.Join(tokA, nil)
-			_ = warm.SetProperties(tokA, bytes.Clone(data))
+			if err := warm.SetProperties(tokA, bytes.Clone(data)); err != nil {
+				t.Fatalf("SetProperties(%q) refused with %v, want it applied", data, err)
+			}
 			before = liveHeap()
 		}
 		err := func() *codec.PacketError { // the message lives only in here

@@ -113,7 +113,10 @@ func TestTableConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waitWithin(t, "the workers", wg.Wait)
+	if t.Failed() {
+		return
+	}
 	want := workers * (per - (per+2)/3)
 	if tb.Len() != want {
 		t.Fatalf("Len = %d, want %d", tb.Len(), want)

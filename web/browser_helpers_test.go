@@ -3,8 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
@@ -42,7 +41,7 @@ func startServer(t *testing.T, addr string, edit ...func(*loop.Config)) (srv *lo
 	cfg.Addr = addr
 	cfg.Demo = true
 	cfg.Loops = 2
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Logger = wstest.ServerLogger(t, wstest.LogOptions{}) // an error it logs fails the test
 	for _, e := range edit {
 		e(&cfg)
 	}

@@ -39,6 +39,9 @@
 // ExpectQuiet alone watches for a while, to show that something does NOT
 // happen.
 //
+// ServerLogger is the log to give a server under test: an error the server
+// logs fails the test, unless the test says it expects one.
+//
 // The raw client writes frames and the handshake with package codec (its
 // frame writers and client handshake helpers), which the codec's own tests
 // check against gobwas/ws; it reads the server's frames by hand, because
