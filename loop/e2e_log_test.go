@@ -17,18 +17,6 @@ import (
 	"hangoutd/loop"
 )
 
-// waitStats polls the server's counters until cond holds.
-func waitStats(t *testing.T, srv *testServer, what string, cond func(loop.Totals) bool) {
-	t.Helper()
-	deadline := time.Now().Add(wstest.Wait)
-	for !cond(srv.Stats()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; counters %+v", what, wstest.Wait, srv.Stats())
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronization
-	}
-}
-
 // waitLog polls the captured log until cond holds for it, and returns it.
 func waitLog(t *testing.T, logs *syncBuffer, what string, cond func(string) bool) string {
 	t.Helper()
