@@ -11,9 +11,13 @@
 //     Shutdown) never touch a conn: they post a job to the owning loop's
 //     mailbox, which wakes the loop with one gnet EventLoop.Execute per batch
 //     of jobs.
-//   - Shared state lives in package state (sharded token table, presence
-//     under its own lock), in sharedFrame (immutable bytes, refcounted) and
-//     in a few atomics of Server (open connections, queued output).
+//   - Shared state lives in package state (one sharded token table for the
+//     server, one presence per room under its own lock), in sharedFrame
+//     (immutable bytes, refcounted), in a few atomics of Server (open
+//     connections, queued output), and in rooms (room.go): the set of rooms
+//     under one mutex taken on joins and leaves only; a room's member list
+//     on loop i belongs to loop i, so a "*" or a batch reaches a room's
+//     members without a lock.
 //   - Counters are per loop and atomic, so scraping them never blocks a loop.
 //
 // Re-entrancy. gnet's Write, Writev and Close run OnClose inside the call
@@ -38,9 +42,11 @@
 //	 -> end of the pass (write.go): one write per receiving conn, the
 //	    outbound limits applied (outbound.go)
 //
-// A properties change takes the same road to onMessage, then goes to
-// state.Presence; the next batch (Server's batch ticker) is encoded once and
-// broadcast to every loop like a packet to "*".
+// A properties change takes the same road to onMessage, then goes to the
+// room's state.Presence; the room's next batch (batch.go: one ticker for
+// the server, each room due at its own interval under the presence budget,
+// budget.go) is encoded once and sent to the room's members on every loop
+// like a packet to "*".
 //
 // Output is staged per connection during a callback or a mailbox run and
 // written once at its end, so a connection that receives many packets in one

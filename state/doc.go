@@ -1,7 +1,10 @@
 // Package state holds what hangoutd knows about its users: the token table
 // that maps a token to its connection, and the presence model (who is
 // connected, their properties, the changes waiting for the next broadcast,
-// and the encoded snapshot that welcomes are cut from).
+// and the encoded snapshot that welcomes are cut from). The server keeps one
+// token table, so tokens are unique across rooms, and one Presence per room:
+// a room's welcomes, batches and snapshot are its own, and an emptied
+// room's Presence is dropped whole.
 //
 // Ownership and locking:
 //
