@@ -4,7 +4,7 @@ BIN     := bin/hangoutd
 FUZZTIME ?= 30s
 SHELL   := /bin/bash
 
-.PHONY: all build run test test-short vet fmt-check fuzz bench benchcmp clean
+.PHONY: all build run test test-short vet fmt-check fuzz bench clean
 
 all: build
 
