@@ -208,8 +208,15 @@ func TestLoopServesDemo(t *testing.T) {
 	}{
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
 		{"GET /?room=1 HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
-		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		// Every room's path serves the page, which joins the room it names.
+		{"GET /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /team-1/general/?token=t HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /a//b HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /%41 HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /.. HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", web.NotFound()},
+		{"HEAD /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 	} {
 		if got := plainRequest(t, on.Addr(), c.request); string(got) != string(c.want) {
 			t.Errorf("demo on, %q: got %d bytes %.60q, want %.60q", c.request, len(got), got, c.want)
@@ -222,7 +229,8 @@ func TestLoopServesDemo(t *testing.T) {
 		want    []byte
 	}{
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", web.UpgradeRequired()},
-		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.UpgradeRequired()},
+		{"GET /a//b HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 	} {
 		if got := plainRequest(t, off.Addr(), c.request); string(got) != string(c.want) {
 			t.Errorf("demo off, %q: got %.60q, want %.60q", c.request, got, c.want)
