@@ -237,13 +237,18 @@
     } else if (!offlineWhy) {
       offlineWhy = everWelcomed ? why : 'cannot reach the server';
     }
+    forget();
+    retry();
+  }
+
+  // forget drops what the page knew of the room, once its connection is gone.
+  function forget() {
     welcomed = false;
     me = '';
     users.clear();
     for (const timer of pendingJoin.values()) clearTimeout(timer);
     pendingJoin.clear();
     renderUsers();
-    retry();
   }
 
   // Exponential backoff with jitter, so a restarted server is not met by every
@@ -536,6 +541,23 @@
   });
 
   ui.retry.addEventListener('click', () => { if (!ws) connect(); });
+  // A page left for another keeps its connection while the browser holds it
+  // for back and forward, and would stay in the room, unseen, for as long.
+  // So leaving the page leaves the room, and coming back joins it again.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retryTimer);
+    clearInterval(countdownTimer);
+    if (!ws) return;
+    const sock = ws;
+    ws = null;
+    sock.close(1000);
+    forget();
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (!ev.persisted || ws) return;
+    attempt = 0;
+    connect();
+  });
   window.addEventListener('online', () => { if (!ws) connect(); });
 
   renderUsers();
