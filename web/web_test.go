@@ -39,7 +39,7 @@ func TestDemoInChromium(t *testing.T) {
 	exe := findChromium(t)
 	srv, _ := startServer(t, "127.0.0.1:0")
 	url := "http://" + srv.Addr() + "/"
-	obs := dialObserver(t, srv.Addr())
+	obs := dialObserver(t, srv.Addr(), "/")
 
 	laptop := openPage(t, exe, url, "laptop", 1280, 800)
 	phone := openPage(t, exe, url, "phone", 390, 844)
@@ -48,6 +48,11 @@ func TestDemoInChromium(t *testing.T) {
 	if ta == tb || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(ta) {
 		t.Fatalf("tokens %q and %q", ta, tb)
 	}
+	// Opened on "/", the page is in the default room, and says so.
+	if got, want := laptop.nextSocket(), "ws://"+srv.Addr()+"/"; got != want {
+		t.Errorf("laptop opened a WebSocket to %s, want %s", got, want)
+	}
+	roomShown(laptop, "/ (default room)", "Default room · hangoutd")
 
 	// Each sees the other, with the default name and the colour it set.
 	for _, pair := range [][2]*browserPage{{laptop, phone}, {phone, laptop}} {
