@@ -193,6 +193,14 @@ func (p *browserPage) nextSocket() string {
 	}
 }
 
+// typeInto focuses the element with id and types keys ("\n" is Enter).
+// chromedp's SendKeys and SetValue read the node's attributes without its
+// lock, racing chromedp's own update when the page changes an attribute (a
+// placeholder, aria-invalid); Focus and KeyEvent read none.
+func typeInto(id, keys string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Focus(chromedp.ID(id)), chromedp.KeyEvent(keys))
+}
+
 // eval returns the value of a JavaScript expression.
 func eval[T any](p *browserPage, expr string) T {
 	p.t.Helper()

@@ -107,18 +107,18 @@ func TestDemoRooms(t *testing.T) {
 	// A chat to everyone reaches the sender's room only. roomB's own chat,
 	// sent after, is the barrier: anything from roomA would be before it.
 	const hiA = "hello roomA"
-	a1.do("chat in roomA", chromedp.SendKeys(chromedp.ID("text"), hiA+"\n"))
+	a1.do("chat in roomA", typeInto("text", hiA+"\n"))
 	until[bool](a2, "roomA's chat", jsMessage, "chat", ta1, hiA)
 	until[bool](a1, "own chat", jsMessage, "chat", ta1, hiA)
 	const hiB = "hello roomB"
-	b.do("chat in roomB", chromedp.SendKeys(chromedp.ID("text"), hiB+"\n"))
+	b.do("chat in roomB", typeInto("text", hiB+"\n"))
 	until[bool](b, "own chat", jsMessage, "chat", tb, hiB)
 	obs.until("roomB's chat", func(p *wstest.Packet) bool { return p.From == tb && chatText(p, "chat") == hiB }, mentions(ta1, ta2))
 	if n := eval[int](b, `(`+jsFrom+`)('`+ta1+`')`); n != 0 {
 		t.Errorf("roomB's page shows %d messages from roomA", n)
 	}
 	const byeA = "roomA again"
-	a2.do("chat in roomA", chromedp.SendKeys(chromedp.ID("text"), byeA+"\n"))
+	a2.do("chat in roomA", typeInto("text", byeA+"\n"))
 	until[bool](a2, "own chat", jsMessage, "chat", ta2, byeA)
 	until[bool](a1, "roomA's second chat", jsMessage, "chat", ta2, byeA)
 	for _, p := range []*browserPage{a1, a2} {
@@ -149,7 +149,7 @@ func TestDemoRooms(t *testing.T) {
 		}
 		a2.do("type "+typed, chromedp.Evaluate[chromedp.Void](`window.__navs = []`),
 			chromedp.Evaluate[chromedp.Void](`(`+jsEnterRoom+`)(`+quoteJS(typed)+`)`),
-			chromedp.SendKeys(chromedp.ID("room-input"), "\n"))
+			typeInto("room-input", "\n"))
 		if got := until[string](a2, "the room form's answer to "+typed, jsRoomFormResult); got != want {
 			t.Errorf("room form, %q: %s, want %s", typed, got, want)
 		}
@@ -171,7 +171,7 @@ func TestDemoRooms(t *testing.T) {
 		t.Errorf("after a refusal the field is not focused and marked invalid")
 	}
 	t.Logf("screenshot: %s", a2.screenshot(t.ArtifactDir()))
-	a2.do("fix the name", chromedp.SendKeys(chromedp.ID("room-input"), "x"))
+	a2.do("fix the name", typeInto("room-input", "x"))
 	if !eval[bool](a2, `document.getElementById('room-error').textContent === '' &&
 		!document.getElementById('room-input').hasAttribute('aria-invalid')`) {
 		t.Errorf("editing the field does not clear the refusal")
@@ -185,7 +185,7 @@ func TestDemoRooms(t *testing.T) {
 
 	// The form moves a page to roomB: a new document at /roomB, a new user
 	// there, gone from roomA.
-	a1.navigate("move to roomB", chromedp.SendKeys(chromedp.ID("room-input"), "roomB\n"))
+	a1.navigate("move to roomB", typeInto("room-input", "roomB\n"))
 	if got, want := a1.nextSocket(), "ws://"+srv.Addr()+"/roomB"; got != want {
 		t.Errorf("after the move: a WebSocket to %s, want %s", got, want)
 	}
