@@ -13,6 +13,8 @@
     users: $('users'), count: $('count'), log: $('log'),
     composer: $('composer'), target: $('target'), targetName: $('target-name'),
     targetCancel: $('target-cancel'), text: $('text'),
+    roomName: $('room-name'), roomForm: $('room-form'), roomInput: $('room-input'),
+    roomError: $('room-error'),
   };
 
   const NAME_MAX = 32;      // what we send, and what we show of others' names
@@ -62,6 +64,70 @@
     };
     return '#' + f(0) + f(8) + f(4);
   }
+
+  // ---- room ----
+
+  // The page's path names its room, by the server's rules (docs/protocol.md,
+  // Rooms): "/" is the default room, "/NAME" room NAME. The form below checks
+  // a name by the same rules before it navigates, so a typo gets a message
+  // here instead of a 404 page.
+  const ROOM_MAX = 128;
+  const ROOM_CHAR = /^[A-Za-z0-9._~-]$/;
+
+  // roomOf reads a path ("/", "/a/b", "/a/b/") as a room: the name ('' for
+  // the default room), or the reason it names none.
+  function roomOf(path) {
+    if (path === '/') return { name: '' };
+    let name = path.slice(1);
+    if (name.endsWith('/')) name = name.slice(0, -1); // "/lobby/" is "/lobby"
+    for (const ch of name) {
+      if (ch !== '/' && !ROOM_CHAR.test(ch)) {
+        return { problem: (/\s/.test(ch) ? 'A space' : '“' + ch + '”') + ' cannot be part of a room name.' };
+      }
+    }
+    const parts = name.split('/');
+    if (parts.includes('')) return { problem: 'A room name cannot have an empty part: one / between parts, none at the start.' };
+    if (parts.some((x) => x === '.' || x === '..')) return { problem: 'A part of a room name cannot be . or ..' };
+    if (name.length > ROOM_MAX) return { problem: 'A room name is at most ' + ROOM_MAX + ' characters; this one has ' + name.length + '.' };
+    return { name };
+  }
+
+  // Only a page opened from elsewhere (a file) has a path that names no
+  // room: it shows that path, and the server will refuse it.
+  const here = roomOf(location.pathname);
+  const roomShown = here.problem === undefined ? '/' + here.name : location.pathname;
+  ui.roomName.textContent = roomShown;
+  if (here.name === '') ui.roomName.append(el('span', 'room-note', ' (default room)'));
+  ui.roomName.title = here.name === '' ? 'the default room' : roomShown;
+  document.title = (here.name === '' ? 'Default room' : roomShown) + ' · hangoutd';
+
+  function roomProblem(text) {
+    ui.roomError.textContent = text;
+    ui.roomInput.setAttribute('aria-invalid', 'true');
+    ui.roomInput.focus();
+  }
+  ui.roomInput.addEventListener('input', () => {
+    if (!ui.roomError.textContent) return;
+    ui.roomError.textContent = '';
+    ui.roomInput.removeAttribute('aria-invalid');
+  });
+  // A real navigation, so back, forward and reload work and the new room's
+  // page starts from nothing. The query string goes along: it is for the
+  // server, not for one room.
+  ui.roomForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const typed = ui.roomInput.value.trim();
+    if (typed === '') {
+      roomProblem('Type a room name, or / for the default room.');
+      return;
+    }
+    const r = roomOf(typed.startsWith('/') ? typed : '/' + typed);
+    if (r.problem !== undefined) {
+      roomProblem(r.problem);
+      return;
+    }
+    location.assign('/' + r.name + location.search);
+  });
 
   let myName = load('name') || 'guest-' + randomHex(2);
   let myColor = load('color');
@@ -127,7 +193,10 @@
     setStatus('connecting', offlineWhy ? 'Offline: ' + offlineWhy + '. Reconnecting…' : 'Connecting…');
     let sock;
     try {
-      sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/');
+      // The path as it came (the server reads "/lobby/" as "/lobby"), and the
+      // query string, which is for the server (a token, say).
+      sock = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+        location.pathname + location.search);
     } catch (e) {
       offlineWhy = offlineWhy || 'cannot connect';
       retry();
@@ -168,13 +237,18 @@
     } else if (!offlineWhy) {
       offlineWhy = everWelcomed ? why : 'cannot reach the server';
     }
+    forget();
+    retry();
+  }
+
+  // forget drops what the page knew of the room, once its connection is gone.
+  function forget() {
     welcomed = false;
     me = '';
     users.clear();
     for (const timer of pendingJoin.values()) clearTimeout(timer);
     pendingJoin.clear();
     renderUsers();
-    retry();
   }
 
   // Exponential backoff with jitter, so a restarted server is not met by every
@@ -467,6 +541,23 @@
   });
 
   ui.retry.addEventListener('click', () => { if (!ws) connect(); });
+  // A page left for another keeps its connection while the browser holds it
+  // for back and forward, and would stay in the room, unseen, for as long.
+  // So leaving the page leaves the room, and coming back joins it again.
+  window.addEventListener('pagehide', () => {
+    clearTimeout(retryTimer);
+    clearInterval(countdownTimer);
+    if (!ws) return;
+    const sock = ws;
+    ws = null;
+    sock.close(1000);
+    forget();
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (!ev.persisted || ws) return;
+    attempt = 0;
+    connect();
+  });
   window.addEventListener('online', () => { if (!ws) connect(); });
 
   renderUsers();

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -70,6 +72,12 @@ type browserPage struct {
 	name   string
 	ctx    context.Context
 	cancel func()
+	// sockets gets the URL of each WebSocket the page opens, as the browser
+	// reports it, in order.
+	sockets chan string
+	// arrivals gets "loaded" when a document has loaded, "restored" when the
+	// back/forward cache brings one back (which fires no load event).
+	arrivals chan string
 }
 
 // cspRecorder runs before the page's own script and keeps every Content
@@ -93,8 +101,28 @@ func openPage(t *testing.T, exe, url, name string, width, height int) *browserPa
 		chromedp.WindowSize(width, height),
 	)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	p := &browserPage{t: t, name: name, ctx: ctx}
+	p := &browserPage{t: t, name: name, sockets: make(chan string, 64), arrivals: make(chan string, 16)}
+	// Both channels drop what nobody reads: a test reads a few; a
+	// reconnecting page may open many sockets.
+	send := func(ch chan string, s string) {
+		select {
+		case ch <- s:
+		default:
+		}
+	}
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventWebSocketCreated:
+			send(p.sockets, ev.URL)
+		case *page.EventLoadEventFired:
+			send(p.arrivals, "loaded")
+		case *page.EventFrameNavigated:
+			if ev.Frame.ParentID == "" && ev.Type == page.NavigationTypeBackForwardCacheRestore {
+				send(p.arrivals, "restored")
+			}
+		}
+	}))
+	p.ctx = ctx
 	var once sync.Once
 	p.cancel = func() { once.Do(func() { cancel(); acancel() }) }
 	t.Cleanup(p.cancel)
@@ -120,6 +148,59 @@ func (p *browserPage) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// navigate runs steps that make the page navigate, and waits until the new
+// document has loaded. It fails the test unless the server answered 200.
+func (p *browserPage) navigate(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v\n%s", p.name, what, err, p.dump())
+	}
+	if resp == nil || resp.Status != 200 {
+		p.t.Fatalf("%s: %s: response %+v", p.name, what, resp)
+	}
+}
+
+// back goes back in the page's history, as the browser's back button does,
+// and waits until the previous document is shown: loaded again, or restored
+// from the back/forward cache. It returns which.
+func (p *browserPage) back() string {
+	p.t.Helper()
+	for len(p.arrivals) > 0 {
+		<-p.arrivals
+	}
+	p.do("back", chromedp.Evaluate[chromedp.Void](`history.back()`))
+	select {
+	case how := <-p.arrivals:
+		return how
+	case <-time.After(waitFor):
+		p.t.Fatalf("%s: back: no document shown within %v\n%s", p.name, waitFor, p.dump())
+		return ""
+	}
+}
+
+// nextSocket returns the URL of the next WebSocket the page opened.
+func (p *browserPage) nextSocket() string {
+	p.t.Helper()
+	select {
+	case u := <-p.sockets:
+		return u
+	case <-time.After(waitFor):
+		p.t.Fatalf("%s: no WebSocket opened within %v", p.name, waitFor)
+		return ""
+	}
+}
+
+// typeInto focuses the element with id and types keys ("\n" is Enter).
+// chromedp's SendKeys and SetValue read the node's attributes without its
+// lock, racing chromedp's own update when the page changes an attribute (a
+// placeholder, aria-invalid); Focus and KeyEvent read none.
+func typeInto(id, keys string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Focus(chromedp.ID(id)), chromedp.KeyEvent(keys))
+}
+
 // eval returns the value of a JavaScript expression.
 func eval[T any](p *browserPage, expr string) T {
 	p.t.Helper()
@@ -133,19 +214,39 @@ func eval[T any](p *browserPage, expr string) T {
 }
 
 // until polls fn (a JavaScript function of args) until it returns a truthy
-// value, and returns that value.
+// value, and returns that value. Each try is one evaluation in the page's
+// current document, and an error (a document still loading) is only tried
+// again. chromedp's own polling runs in the execution context it tracks,
+// which after a restore from the back/forward cache can be the document that
+// was left: it then never answers.
 func until[T any](p *browserPage, what, fn string, args ...any) T {
 	p.t.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	argv, err := json.Marshal(args)
+	if err != nil {
+		p.t.Fatalf("%s: waiting for %s: %v", p.name, what, err)
+	}
+	expr := `((v) => ({ok: !!v, v: v ?? null}))((` + fn + `)(...` + string(argv) + `))`
 	ctx, cancel := context.WithTimeout(p.ctx, waitFor)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.PollFunction[T](fn,
-		chromedp.WithPollingArgs(args...),
-		chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(waitFor)))
-	if err != nil {
-		p.t.Fatalf("%s: waiting for %s: %v\n%s", p.name, what, err, p.dump())
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
+			OK bool `json:"ok"`
+			V  T    `json:"v"`
+		}](expr))
+		if err == nil && r.OK {
+			return r.V
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			p.t.Fatalf("%s: waiting for %s: %v (last try: %v)\n%s", p.name, what, ctx.Err(), err, p.dump())
+		}
 	}
-	return v
 }
 
 // dump describes what the page shows, for a failure message.
@@ -153,6 +254,7 @@ func (p *browserPage) dump() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[
+		'at: ' + location.href + ', room: ' + document.getElementById('room-name').textContent,
 		'status: ' + document.getElementById('status').textContent,
 		'users: ' + [...document.querySelectorAll('#users [data-token]')].map(e => e.dataset.token.slice(0, 8) + '=' + e.textContent).join(', '),
 		'log:', ...[...document.querySelectorAll('#log li')].slice(-15).map(e => '  ' + e.dataset.kind + ' ' + e.textContent),

@@ -15,9 +15,10 @@ type observer struct {
 	c *wstest.Client
 }
 
-func dialObserver(t *testing.T, addr string) *observer {
+// dialObserver connects an observer to the room that path names.
+func dialObserver(t *testing.T, addr, path string) *observer {
 	t.Helper()
-	return &observer{t: t, c: wstest.Connect(t, "ws://"+addr+"/", "observer", wstest.WithTimeout(waitFor))}
+	return &observer{t: t, c: wstest.Connect(t, "ws://"+addr+path, "observer", wstest.WithTimeout(waitFor))}
 }
 
 // until reads packets until want accepts one. Any packet before it that

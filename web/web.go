@@ -1,11 +1,14 @@
 // Package web is the hangoutd demo page: one HTML document that
 // speaks Protocol V2 through the browser's own WebSocket.
 //
-// The sources stay three plain files (index.html, style.css, app.js) with no
-// build step. At init they are joined into one document, because the server
-// answers only GET / with a page: the stylesheet and the script are inlined, and
-// the Content-Security-Policy allows exactly those two by their SHA-256 hash
-// (no 'unsafe-inline', nothing from elsewhere), and WebSocket connections.
+// The server answers a GET on any room's path (/ or /NAME) with this same
+// page, and the page joins the room its own URL names, so one document
+// serves every room. The sources stay three plain files (index.html,
+// style.css, app.js) with no build step. At init they are joined into one
+// document, because a page is the only thing the server serves: the
+// stylesheet and the script are inlined, and the Content-Security-Policy
+// allows exactly those two by their SHA-256 hash (no 'unsafe-inline', nothing
+// from elsewhere), and WebSocket connections.
 //
 // Concurrency: every response is built once during package init and is
 // read-only afterwards, so any goroutine (each event loop) may call Page,
@@ -57,7 +60,7 @@ func init() {
 		"Referrer-Policy: no-referrer",
 	)
 	notFound = response("404 Not Found", "text/plain; charset=utf-8",
-		[]byte("not found: this port serves WebSocket (and the demo page on /)\n"))
+		[]byte("not found: this port serves WebSocket (and the demo page) on a room's path: / or /NAME\n"))
 	// RFC 9110 asks a 426 to name the protocol in Upgrade, and Upgrade must be
 	// listed in Connection; RFC 6455 asks for the version the server speaks.
 	upgradeRequired = response("426 Upgrade Required", "text/plain; charset=utf-8",
@@ -77,7 +80,8 @@ func Page() []byte { return page }
 func NotFound() []byte { return notFound }
 
 // UpgradeRequired returns a complete HTTP/1.1 426 response that names
-// WebSocket version 13, for a plain request on / when the demo is off.
+// WebSocket version 13, for a plain request on a room's path when the demo
+// is off.
 func UpgradeRequired() []byte { return upgradeRequired }
 
 // inline puts css and js into html in place of styleLink and scriptTag, and

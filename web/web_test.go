@@ -39,7 +39,7 @@ func TestDemoInChromium(t *testing.T) {
 	exe := findChromium(t)
 	srv, _ := startServer(t, "127.0.0.1:0")
 	url := "http://" + srv.Addr() + "/"
-	obs := dialObserver(t, srv.Addr())
+	obs := dialObserver(t, srv.Addr(), "/")
 
 	laptop := openPage(t, exe, url, "laptop", 1280, 800)
 	phone := openPage(t, exe, url, "phone", 390, 844)
@@ -48,6 +48,11 @@ func TestDemoInChromium(t *testing.T) {
 	if ta == tb || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(ta) {
 		t.Fatalf("tokens %q and %q", ta, tb)
 	}
+	// Opened on "/", the page is in the default room, and says so.
+	if got, want := laptop.nextSocket(), "ws://"+srv.Addr()+"/"; got != want {
+		t.Errorf("laptop opened a WebSocket to %s, want %s", got, want)
+	}
+	roomShown(laptop, "/ (default room)", "Default room · hangoutd")
 
 	// Each sees the other, with the default name and the colour it set.
 	for _, pair := range [][2]*browserPage{{laptop, phone}, {phone, laptop}} {
@@ -72,7 +77,7 @@ func TestDemoInChromium(t *testing.T) {
 	laptop.do("set name",
 		chromedp.Focus(chromedp.ID("name")),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('name').select()`),
-		chromedp.SendKeys(chromedp.ID("name"), newName+"\n"))
+		typeInto("name", newName+"\n"))
 	until[bool](phone, "new name of laptop", jsHasName, ta, newName)
 	until[bool](laptop, "own new name", jsHasName, ta, newName)
 	if n := eval[int](phone, `document.querySelectorAll('#users b, #log b').length`); n != 0 {
@@ -81,12 +86,12 @@ func TestDemoInChromium(t *testing.T) {
 
 	// A chat reaches both pages and the observer.
 	const hello = "hello from the laptop <i>not italic</i>"
-	laptop.do("chat", chromedp.SendKeys(chromedp.ID("text"), hello+"\n"))
+	laptop.do("chat", typeInto("text", hello+"\n"))
 	until[bool](laptop, "own chat", jsMessage, "chat", ta, hello)
 	until[bool](phone, "laptop's chat", jsMessage, "chat", ta, hello)
 	obs.until("laptop's chat", func(p *wstest.Packet) bool { return p.From == ta && chatText(p, "chat") == hello }, nil)
 	const reply = "hi from the phone"
-	phone.do("chat", chromedp.SendKeys(chromedp.ID("text"), reply+"\n"))
+	phone.do("chat", typeInto("text", reply+"\n"))
 	until[bool](laptop, "phone's chat", jsMessage, "chat", tb, reply)
 	until[bool](phone, "own chat", jsMessage, "chat", tb, reply)
 
@@ -105,14 +110,14 @@ func TestDemoInChromium(t *testing.T) {
 	laptop.do("click the phone", chromedp.Click(userButton))
 	until[bool](laptop, "whisper mode for the phone", jsTarget, tb)
 	const secret = "psst, phone only"
-	laptop.do("whisper", chromedp.SendKeys(chromedp.ID("text"), secret+"\n"))
+	laptop.do("whisper", typeInto("text", secret+"\n"))
 	until[bool](phone, "the whisper", jsMessage, "whisper", ta, secret)
 	until[bool](laptop, "own whisper shown", `(to, text) => [...document.querySelectorAll('#log li[data-dir="out"]')]
 		.some(e => e.dataset.to === to && e.querySelector('.text').textContent === text)`, tb, secret)
 	// Packets from one sender keep their order, so once the observer has this
 	// chat, the whisper would have come before it.
 	const after = "said after the whisper"
-	laptop.do("Escape, then chat", chromedp.KeyEvent(kb.Escape), chromedp.SendKeys(chromedp.ID("text"), after+"\n"))
+	laptop.do("Escape, then chat", chromedp.KeyEvent(kb.Escape), typeInto("text", after+"\n"))
 	until[bool](phone, "chat after the whisper", jsMessage, "chat", ta, after)
 	until[bool](laptop, "own chat after the whisper", jsMessage, "chat", ta, after)
 	obs.until("chat after the whisper",
@@ -151,15 +156,15 @@ func TestDemoInChromium(t *testing.T) {
 	until[bool](laptop, "phone gone from the list", jsGone, tb)
 	until[bool](laptop, "notice that the phone left", jsNotice, phoneName+" left.")
 	const orphan = "are you still there?"
-	laptop.do("whisper to nobody", chromedp.SendKeys(chromedp.ID("text"), orphan+"\n"))
+	laptop.do("whisper to nobody", typeInto("text", orphan+"\n"))
 	until[bool](laptop, "refusal", `() => [...document.querySelectorAll('#log li[data-kind="error"]')].some(e => e.textContent.includes('not here any more'))`)
 	if v := eval[string](laptop, `document.getElementById('text').value`); v != orphan {
 		t.Errorf("the refused whisper left %q in the box, want %q", v, orphan)
 	}
 	const last = "last words to everyone"
 	laptop.do("Escape, then chat", chromedp.KeyEvent(kb.Escape),
-		chromedp.SetValue(chromedp.ID("text"), last),
-		chromedp.SendKeys(chromedp.ID("text"), "\n"))
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('text').value = `+quoteJS(last)),
+		typeInto("text", "\n"))
 	obs.until("the last chat",
 		func(p *wstest.Packet) bool { return p.From == ta && chatText(p, "chat") == last },
 		func(p *wstest.Packet) string {
@@ -208,8 +213,15 @@ func TestLoopServesDemo(t *testing.T) {
 	}{
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
 		{"GET /?room=1 HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
-		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		// Every room's path serves the page, which joins the room it names.
+		{"GET /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /team-1/general/?token=t HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.Page()},
+		{"GET /a//b HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /%41 HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /.. HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", web.NotFound()},
+		{"HEAD /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 	} {
 		if got := plainRequest(t, on.Addr(), c.request); string(got) != string(c.want) {
 			t.Errorf("demo on, %q: got %d bytes %.60q, want %.60q", c.request, len(got), got, c.want)
@@ -222,7 +234,8 @@ func TestLoopServesDemo(t *testing.T) {
 		want    []byte
 	}{
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", web.UpgradeRequired()},
-		{"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
+		{"GET /roomA HTTP/1.1\r\nHost: x\r\n\r\n", web.UpgradeRequired()},
+		{"GET /a//b HTTP/1.1\r\nHost: x\r\n\r\n", web.NotFound()},
 	} {
 		if got := plainRequest(t, off.Addr(), c.request); string(got) != string(c.want) {
 			t.Errorf("demo off, %q: got %.60q, want %.60q", c.request, got, c.want)
