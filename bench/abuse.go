@@ -141,7 +141,6 @@ func (r *runner) runAbuse() {
 		return
 	}
 	r.traffic = trafficMixed
-	r.receivers = int64(n)
 	r.phase("quiet")
 	start := r.now()
 	qStart := start + int64(cfg.Warmup)
@@ -419,7 +418,7 @@ func (r *runner) freshHandshake(d time.Duration) (ms float64, err error) {
 	for id := 0; ; id++ {
 		t0 := time.Now()
 		p.cur.Store(int64(id))
-		eng.Dial(&r.target, id)
+		eng.Dial(&r.targets[0], id)
 		wait := time.NewTimer(max(time.Until(deadline), time.Second))
 		err = errors.New("no welcome within " + d.String())
 	answer:
@@ -560,13 +559,13 @@ func newAbuser(r *runner) (*abuser, error) {
 		return nil, err
 	}
 	ab.eng, ab.l = eng, eng.Loops()[0]
-	for k := range ab.tgt {
-		ab.tgt[k] = r.target
+	for k := range ab.tgt { // spread over the rooms like the others
+		ab.tgt[k] = r.targets[k%len(r.targets)]
 	}
 	ab.tgt[hSlowloris].HoldRequest = true
 	ab.tgt[hNoRead].RcvBuf = a.NoReadRcvBuf
 	ab.want = [hKinds]int{a.Slowloris, a.NoRead, a.Props, a.Big, a.Fragments, a.Pings, a.BadUTF8, 0}
-	ab.req = codec.AppendClientRequest(nil, r.target.HostPort, r.target.Path, codec.NewClientKey())
+	ab.req = codec.AppendClientRequest(nil, ab.tgt[hSlowloris].HostPort, ab.tgt[hSlowloris].Path, codec.NewClientKey())
 	ab.req = ab.req[:len(ab.req)-2]
 	// A relay to everyone of exactly -max-message bytes.
 	head, tail := `{"to":"*","type":"x","data":"`, `"}`

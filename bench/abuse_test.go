@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -10,8 +11,15 @@ import (
 
 // The abuse scenario at a tiny scale against the real server: both phases
 // are reported, every hostile kind did its part and met the answer the
-// protocol gives it, and the server stayed up.
+// protocol gives it, and the server stayed up. In two rooms too: each
+// broadcast owes a delivery to each member of its sender's room only.
 func TestAbuseTiny(t *testing.T) {
+	for _, rooms := range []int{1, 2} {
+		t.Run(fmt.Sprintf("rooms=%d", rooms), func(t *testing.T) { abuseTiny(t, rooms) })
+	}
+}
+
+func abuseTiny(t *testing.T, rooms int) {
 	url := startServer(t, func(c *loop.Config) {
 		c.MaxConns = 40
 		c.MaxOutbound = 1 << 20 // never-readers pass it within the phase
@@ -19,6 +27,7 @@ func TestAbuseTiny(t *testing.T) {
 		c.HandshakeTimeout = 500 * time.Millisecond
 	})
 	cfg := small("abuse", url, 10)
+	cfg.Rooms = rooms
 	cfg.Duration = time.Second
 	cfg.Rate = 20
 	cfg.PID = os.Getpid() // the in-process server

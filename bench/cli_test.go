@@ -79,6 +79,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"connect", "-url", "http://x/"},
 		{"churn", "-rate", "0"},
 		{"connect", "extra"},
+		{"connect", "-rooms", "0"},
+		{"connect", "-n", "3", "-rooms", "4"},
+		{"unicast", "-n", "5", "-rooms", "3"}, // a room of one has no one to send to
 		{"standard", "-server-bin", "x", "-scale", "0"},
 		{"standard", "-server-bin", "x", "-only", "presence-5000,presence-50"},
 	} {

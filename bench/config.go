@@ -13,6 +13,7 @@ type Config struct {
 	Scenario        string
 	URL             string
 	N               int
+	Rooms           int // clients spread over this many rooms (rooms.go); 1: the URL's path
 	DialConcurrency int
 	Loops           int
 	Duration        time.Duration
@@ -52,6 +53,9 @@ func (c *Config) fill(set map[string]bool) {
 	if c.Name == "" {
 		c.Name = c.Scenario
 	}
+	if c.Rooms == 0 && !set["rooms"] { // a Config built without flags
+		c.Rooms = 1
+	}
 	if !set["rate"] {
 		switch c.Scenario {
 		case "presence":
@@ -79,7 +83,7 @@ func (c *Config) fill(set map[string]bool) {
 }
 
 func (c *Config) params() map[string]any {
-	p := map[string]any{"n": c.N, "dial_concurrency": c.DialConcurrency, "loops": c.Loops}
+	p := map[string]any{"n": c.N, "rooms": c.Rooms, "dial_concurrency": c.DialConcurrency, "loops": c.Loops}
 	switch c.Scenario {
 	case "connect":
 		p["settle"] = c.Settle
@@ -113,6 +117,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 		n = 200 // well-behaved clients next to the hostile ones
 	}
 	fs.IntVar(&c.N, "n", n, "clients")
+	fs.IntVar(&c.Rooms, "rooms", 1, "spread the clients over this many rooms, PATH/bench-0 … PATH/bench-{N-1} (client i in room i mod N), each checked on its own; 1: the -url's path is the room")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 256, "connections dialed but not yet welcomed, at most")
 	fs.IntVar(&c.Loops, "loops", runtime.NumCPU(), "client event loops")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window (idle: how long to hold)")
@@ -140,6 +145,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.N <= 0:
 		return fmt.Errorf("-n must be positive")
+	case c.Rooms < 1 || c.Rooms > c.N:
+		return fmt.Errorf("-rooms must be 1 to -n (%d)", c.N)
 	case c.DialConcurrency <= 0:
 		return fmt.Errorf("-dial-concurrency must be positive")
 	case c.Loops <= 0:
@@ -154,10 +161,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("presence needs -rate > 0")
 	case c.Duration <= 0 || c.Timeout <= 0:
 		return fmt.Errorf("-duration and -timeout must be positive")
-	case c.Scenario == "unicast" && c.N < 2:
-		return fmt.Errorf("unicast needs -n >= 2")
-	case c.Scenario == "abuse" && c.N < 2:
-		return fmt.Errorf("abuse needs -n >= 2")
+	case c.Scenario == "unicast" && c.N < 2*c.Rooms:
+		return fmt.Errorf("unicast needs two clients a room at least: -n >= 2 x -rooms")
+	case c.Scenario == "abuse" && c.N < 2*c.Rooms:
+		return fmt.Errorf("abuse needs two clients a room at least: -n >= 2 x -rooms")
 	case c.Scenario == "abuse" && c.Rate == 0 && c.Abuse.UnicastRate == 0:
 		return fmt.Errorf("abuse needs -rate or -unicast-rate > 0")
 	case c.Scenario == "abuse":

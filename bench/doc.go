@@ -10,11 +10,11 @@
 // scenario's phases. Each client and each loopState belong to one wsclient
 // loop; the driver reaches them only through Loop.Execute/Post and reads
 // loop counters through snapshot tasks. Shared across loops: the token
-// table (mutex, with a lock-free per-loop cache in front), the owner and
-// token-id arrays (atomics), the presence ledger (atomics), the measured
-// window (atomics), the up set (mutex) and the failure log (mutex). The
-// abuse scenario's hostile clients belong to one loop of an engine of
-// their own (abuser), reached the same way.
+// table (mutex, with a lock-free per-loop cache in front), the owner,
+// token-id and room arrays and the room sizes (atomics), the presence
+// ledger (atomics), the measured window (atomics), the up set (mutex) and
+// the failure log (mutex). The abuse scenario's hostile clients belong to
+// one loop of an engine of their own (abuser), reached the same way.
 //
 // Every wait is bounded by a deadline. A server that refuses, closes a
 // client, sends no welcome, loses, duplicates or reorders packets, ends

@@ -63,16 +63,25 @@ func fakeServer(t *testing.T, serve func(c net.Conn)) string {
 // upgrade reads the request and answers 101; it returns a reader positioned
 // after the request head.
 func upgrade(c net.Conn) (*bufio.Reader, bool) {
+	br, _, ok := upgradePath(c)
+	return br, ok
+}
+
+// upgradePath is upgrade that also returns the request's path.
+func upgradePath(c net.Conn) (*bufio.Reader, string, bool) {
 	br := bufio.NewReader(c)
-	key := ""
-	for {
+	key, path := "", ""
+	for first := true; ; first = false {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return nil, false
+			return nil, "", false
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
 			break
+		}
+		if f := strings.Fields(line); first && len(f) == 3 {
+			path = f[1]
 		}
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Sec-WebSocket-Key") {
 			key = strings.TrimSpace(v)
@@ -80,7 +89,7 @@ func upgrade(c net.Conn) (*bufio.Reader, bool) {
 	}
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + codec.AcceptKey(key) + "\r\n\r\n"
 	_, err := c.Write([]byte(resp))
-	return br, err == nil
+	return br, path, err == nil
 }
 
 const fakeToken = "0123456789abcdef0123456789abcdef"

@@ -18,7 +18,7 @@ const usage = `usage: hangoutd bench SCENARIO -url ws://HOST:PORT/ [flags]
        hangoutd bench standard -server-bin PATH [-out bench/results] [-scale F: client counts x F]
 
 scenarios:
-  connect    open -n connections (-settle: until every client has seen every open)
+  connect    open -n connections (-settle: until every client has seen every open in its room)
   broadcast  -senders clients send "*" packets at -rate per second, or closed loop (-rate 0, -window in flight)
   unicast    every client sends to random other clients, at -rate or closed loop
   presence   clients update a property at -rate per second; time until every client has seen it
@@ -26,6 +26,7 @@ scenarios:
   churn      -n clients while -rate per second leave and join for -duration; views and server memory checked
   abuse      -n clients send broadcast (-rate) and unicast (-unicast-rate) packets, alone and then next to
              hostile clients; server RSS, their p99 and losses against goals, and whether the server stays up
+every scenario takes -rooms N: the clients spread over N rooms under the -url's path, each checked on its own
 
 exit status: 0 ran and the server behaved, 2 the server misbehaved (reasons on stderr), 1 usage or bench error
 run 'hangoutd bench SCENARIO -h' for the flags

@@ -221,7 +221,7 @@ func TestChurnViewsThatDisagreeAreReported(t *testing.T) {
 		{"open missing", func(kind string, k int) bool { return kind != "open" || k < n }, "that are here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := fakeHub(t, hubFaults{announce: tc.announce})
+			url, _ := fakeHub(t, hubFaults{announce: tc.announce})
 			cfg := small("churn", url, n)
 			cfg.Rate = 10
 			cfg.Duration = time.Second
@@ -287,7 +287,7 @@ func TestPresenceUpdatesDeliveredWrongAreReported(t *testing.T) {
 		}, []string{"were not seen by every client", "never arrived", "duplicate deliveries"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			url := fakeHub(t, hubFaults{properties: tc.fault})
+			url, _ := fakeHub(t, hubFaults{properties: tc.fault})
 			cfg := small("presence", url, n)
 			cfg.Rate = 40
 			cfg.Duration = time.Second

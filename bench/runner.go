@@ -47,11 +47,11 @@ type client struct {
 
 // runner holds one scenario run.
 type runner struct {
-	cfg    *Config
-	res    *Result
-	target wsclient.Target
-	eng    *wsclient.Engine
-	base   time.Time
+	cfg     *Config
+	res     *Result
+	targets []wsclient.Target // by room; the -url's path alone with -rooms 1
+	eng     *wsclient.Engine
+	base    time.Time
 
 	clients []client
 	nextIdx int // driver only: next unused client index
@@ -60,11 +60,19 @@ type runner struct {
 	tokOf   []atomic.Int32 // client -> own token id, -1 until its welcome
 	sem     chan struct{}
 
+	// roomOf is each client's room, stored by the driver before its dial.
+	// roomSize is what establish counts into each room: the size a view
+	// must reach, and the receivers of a "*" or a property update. A churn
+	// join replaces a leave of its room, so sizes stay as they were.
+	roomOf   []atomic.Int32
+	roomSize []atomic.Int64
+	leaks    atomic.Int64 // things of one room that reached a client of another
+
 	up          atomic.Int64 // welcomed and not gone
 	welcomes    atomic.Int64
 	dialed      atomic.Int64
 	converged   atomic.Int64
-	convergeAt  atomic.Int64 // view size that counts as converged; 0 = not tracking
+	tracking    atomic.Bool // count clients whose view reached their room's size
 	shutting    atomic.Bool
 	misbehaving atomic.Bool
 
@@ -72,7 +80,6 @@ type runner struct {
 	// starts it orders these writes before every loop's reads)
 	traffic    trafficKind
 	closedLoop bool
-	receivers  int64
 	win        window
 	ledger     []ledgerEntry
 	ledgerNext atomic.Int64
@@ -132,16 +139,24 @@ func newRunner(cfg *Config, maxClients int) (*runner, error) {
 	for i := 1; i <= cfg.SourceIPs; i++ {
 		t.Sources = append(t.Sources, [4]byte{127, 0, 0, byte(i)})
 	}
+	paths := roomPaths(t.Path, max(cfg.Rooms, 1))
+	targets := make([]wsclient.Target, len(paths))
+	for k, p := range paths {
+		targets[k] = t
+		targets[k].Path = p
+	}
 	r := &runner{
-		cfg:     cfg,
-		target:  t,
-		base:    time.Now(),
-		clients: make([]client, maxClients),
-		tokens:  newTokenTable(maxClients*2 + 4096),
-		tokOf:   make([]atomic.Int32, maxClients),
-		sem:     make(chan struct{}, cfg.DialConcurrency),
-		ihist:   newHist(),
-		upPos:   make([]int32, maxClients),
+		cfg:      cfg,
+		targets:  targets,
+		base:     time.Now(),
+		clients:  make([]client, maxClients),
+		tokens:   newTokenTable(maxClients*2 + 4096),
+		tokOf:    make([]atomic.Int32, maxClients),
+		roomOf:   make([]atomic.Int32, maxClients),
+		roomSize: make([]atomic.Int64, len(paths)),
+		sem:      make(chan struct{}, cfg.DialConcurrency),
+		ihist:    newHist(),
+		upPos:    make([]int32, maxClients),
 		res: &Result{
 			Name: cfg.Name, Scenario: cfg.Scenario, URL: cfg.URL,
 			Params: cfg.params(), Started: time.Now().UTC(),
@@ -229,9 +244,10 @@ func (r *runner) onLoops(fn func(ls *loopState)) error {
 }
 
 // dial starts `count` new clients, at most DialConcurrency unwelcomed at
-// once. It returns when all are dialed (not yet up), or false when the
-// deadline passed or the run broke.
-func (r *runner) dial(count int, deadline time.Time) bool {
+// once, into room (-1: each into the room its index gives). It returns
+// when all are dialed (not yet up), or false when the deadline passed or
+// the run broke.
+func (r *runner) dial(count int, deadline time.Time, room int32) bool {
 	for i := 0; i < count; i++ {
 		if r.nextIdx >= len(r.clients) {
 			r.localFail(errors.New("client table full"))
@@ -256,9 +272,14 @@ func (r *runner) dial(count int, deadline time.Time) bool {
 		cl := &r.clients[r.nextIdx]
 		cl.state = cDialing
 		cl.semHeld = true
+		k := room
+		if k < 0 {
+			k = r.roomFor(r.nextIdx)
+		}
+		r.roomOf[cl.idx].Store(k)
 		r.nextIdx++
 		r.dialed.Add(1)
-		r.eng.Dial(&r.target, int(cl.idx))
+		r.eng.Dial(&r.targets[k], int(cl.idx))
 	}
 	return true
 }
@@ -278,15 +299,21 @@ func (r *runner) waitFor(deadline time.Time, cond func() bool) bool {
 }
 
 // establish dials n clients and waits for every welcome, and with settle
-// until every client's view holds n tokens.
+// until every client's view holds the members of its room, and no client
+// of another room.
 func (r *runner) establish(n int, settle bool) (ok bool, dialStart int64) {
 	deadline := time.Now().Add(r.cfg.Timeout)
+	// Each room's size is known before its first welcome, which the
+	// convergence counts against.
+	for i := r.nextIdx; i < r.nextIdx+n; i++ {
+		r.roomSize[r.roomFor(i)].Add(1)
+	}
 	if settle {
-		r.convergeAt.Store(int64(n))
+		r.tracking.Store(true)
 	}
 	dialStart = r.now()
 	target := r.up.Load() + int64(n)
-	if !r.dial(n, deadline) {
+	if !r.dial(n, deadline, -1) {
 		return false, dialStart
 	}
 	if !r.waitFor(deadline, func() bool { return r.up.Load() >= target }) {
@@ -297,9 +324,21 @@ func (r *runner) establish(n int, settle bool) (ok bool, dialStart int64) {
 	}
 	if settle && !r.waitFor(deadline, func() bool { return r.converged.Load() >= int64(n) }) {
 		if !r.broken() {
-			r.fail("presence did not converge within %s: %d of %d clients have seen all %d", r.cfg.Timeout, r.converged.Load(), n, n)
+			if len(r.targets) < 2 {
+				r.fail("presence did not converge within %s: %d of %d clients have seen all %d", r.cfg.Timeout, r.converged.Load(), n, n)
+			} else {
+				r.fail("presence did not converge within %s: %d of %d clients have seen every member of their room", r.cfg.Timeout, r.converged.Load(), n)
+			}
 		}
 		return false, dialStart
+	}
+	if settle {
+		// A view that reached its room's size may hold clients of other
+		// rooms in place of its own.
+		if bad, _ := r.checkViews(time.Now().Add(r.cfg.Grace), true); len(bad) > 0 {
+			r.failViews(bad)
+			return false, dialStart
+		}
 	}
 	return true, dialStart
 }
@@ -333,6 +372,7 @@ func (r *runner) next(cfg *Config) {
 	r.failures, r.failCount, r.warnings = nil, 0, nil
 	r.failMu.Unlock()
 	r.misbehaving.Store(false)
+	r.leaks.Store(0)
 	r.seriesMu.Lock()
 	r.series = nil
 	r.seriesMu.Unlock()
@@ -343,6 +383,7 @@ func (r *runner) next(cfg *Config) {
 
 // finish fills in the result's failures and writes the outputs.
 func (r *runner) finish() *Result {
+	r.leakFigures()
 	r.failMu.Lock()
 	res := r.res
 	res.Failures = append(res.Failures, r.failures...)

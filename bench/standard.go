@@ -30,7 +30,8 @@ type step struct {
 // standardSet lists the steps of the standard set, in order. scale
 // multiplies the client counts (tests and quick runs use a small scale); d
 // is the measured window. A step's name carries the clients it runs with,
-// so a scaled step never shares a name with a full one.
+// and the rooms (roomsK) when more than one, so a scaled step never shares
+// a name with a full one.
 func standardSet(scale float64, d time.Duration) []step {
 	steps := fullSet(scale, d)
 	for i := range steps {
@@ -38,6 +39,15 @@ func standardSet(scale float64, d time.Duration) []step {
 		s.full = s.name
 		parts := strings.SplitN(s.name, "-", 3)
 		parts[1] = strconv.Itoa(s.cfg.N)
+		if len(parts) == 3 {
+			words := strings.Split(parts[2], "-")
+			for k, w := range words {
+				if strings.HasPrefix(w, "rooms") {
+					words[k] = "rooms" + strconv.Itoa(s.cfg.Rooms)
+				}
+			}
+			parts[2] = strings.Join(words, "-")
+		}
 		s.name = strings.Join(parts, "-")
 	}
 	return steps
@@ -47,10 +57,14 @@ func standardSet(scale float64, d time.Duration) []step {
 func fullSet(scale float64, d time.Duration) []step {
 	n := func(x int) int { return max(2, int(float64(x)*scale)) }
 	// connect and idle share one server (pinging every second) and one
-	// connection storm: at 19,000 clients the storm is most of the time.
+	// connection storm into the default room: at 19,000 clients the storm
+	// is most of the time. The same storm into 1,000 rooms of 19 follows,
+	// on a server of its own. 19,000 is as many sockets as one bench
+	// process holds under a 20,000 open-file limit, with room to spare.
 	return []step{
 		{name: "connect-19000-settle", cfg: Config{Scenario: "connect", N: n(19000), Settle: true}, serverArgs: []string{"-ping-interval", "1s"}},
 		{name: "idle-19000-ping1s", cfg: Config{Scenario: "idle", N: n(19000), Duration: max(d, 3*time.Second)}, serverArgs: []string{"-ping-interval", "1s"}},
+		{name: "connect-19000-rooms1000-settle", cfg: Config{Scenario: "connect", N: n(19000), Rooms: max(1, n(19000)/19), Settle: true}},
 		{name: "broadcast-10000-closed", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Window: 1, Duration: d}},
 		{name: "broadcast-10000-20pps", cfg: Config{Scenario: "broadcast", N: n(10000), Senders: 10, Rate: 20, Duration: d}},
 		{name: "unicast-10000-closed", cfg: Config{Scenario: "unicast", N: n(10000), Senders: n(10000), Window: 1, Duration: d, Settle: true}},
@@ -138,6 +152,7 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 			s.cfg.Grace = 5 * time.Second
 			s.cfg.Timeout = 5 * time.Minute
 			s.cfg.Window = max(s.cfg.Window, 1)
+			s.cfg.Rooms = max(s.cfg.Rooms, 1)
 			if s.cfg.Senders == 0 {
 				s.cfg.Senders = s.cfg.N
 			}
@@ -149,7 +164,8 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	}
 	for i := 0; i < len(steps); i++ {
 		group := []*Config{&steps[i].cfg}
-		if steps[i].cfg.Scenario == "connect" && i+1 < len(steps) && steps[i+1].cfg.Scenario == "idle" && steps[i+1].cfg.N == steps[i].cfg.N {
+		if steps[i].cfg.Scenario == "connect" && i+1 < len(steps) && steps[i+1].cfg.Scenario == "idle" &&
+			steps[i+1].cfg.N == steps[i].cfg.N && steps[i+1].cfg.Rooms == steps[i].cfg.Rooms {
 			group = append(group, &steps[i+1].cfg)
 			i++
 		}

@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 
 func TestStandardSetSmall(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs eight scenarios against fresh server processes")
+		t.Skip("runs nine scenarios against fresh server processes")
 	}
 	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
 	dir := t.TempDir()
@@ -71,10 +71,19 @@ func TestStandardSetSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	// At scale 0.005 the steps are named for the clients they run with.
-	want := []string{"connect-95-settle", "idle-95-ping1s", "broadcast-50-closed", "broadcast-50-20pps",
+	want := []string{"connect-95-settle", "idle-95-ping1s", "connect-95-rooms5-settle", "broadcast-50-closed", "broadcast-50-20pps",
 		"unicast-50-closed", "presence-25", "churn-50-200ps", "abuse-2"}
 	if len(rep.Results) != len(want) || rep.Scale != 0.005 {
 		t.Fatalf("%d results, scale %v", len(rep.Results), rep.Scale)
+	}
+	// The storm into rooms says so in its parameters, and held them apart.
+	if r := rep.Results[2]; r.Params["rooms"] != float64(5) || r.Params["settle"] != true {
+		t.Errorf("%s: params %v", r.Name, r.Params)
+	} else if v, _ := r.Get("room_leaks"); v != 0 {
+		t.Errorf("%s: room_leaks %v", r.Name, v)
+	}
+	if r := rep.Results[0]; r.Params["rooms"] != float64(1) {
+		t.Errorf("%s: params %v", r.Name, r.Params)
 	}
 	for i, r := range rep.Results {
 		if r.Name != want[i] || !(r.OK || onlyP99Missed(r)) {

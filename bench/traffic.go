@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math/bits"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,9 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 	if want := r.tokOf[from].Load(); want < 0 || !bytes.Equal(ls.cache.token(want), sp.From) {
 		ls.ctr.Corrupt++
 		r.fail("client %d: packet of client %d relayed with the wrong from %q", cl.idx, from, sp.From)
+		return
+	}
+	if r.leak(cl.idx, from, "a relayed packet", "") {
 		return
 	}
 	now := r.now()
@@ -129,7 +133,7 @@ func (ls *loopState) send(cl *client, kind trafficKind) bool {
 	receivers := int64(1)
 	switch kind {
 	case trafficBroadcast:
-		receivers = r.receivers
+		receivers = r.members(cl.idx)
 		b = append(b, `{"to":"*","type":"b","data":`...)
 	case trafficUnicast:
 		target := ls.pickTarget(cl)
@@ -157,7 +161,7 @@ func (ls *loopState) send(cl *client, kind trafficKind) bool {
 		ls.ctr.SentAll++
 		if r.win.holds(now) {
 			ls.ctr.Sent++
-			ls.ctr.Expected += r.receivers
+			ls.ctr.Expected += r.members(cl.idx)
 		}
 		return true
 	}
@@ -178,24 +182,37 @@ func (ls *loopState) send(cl *client, kind trafficKind) bool {
 }
 
 // pickTarget returns a random token id from cl's view that is another
-// bench client, or -1.
+// bench client of cl's room, or -1. (A view holding others would already
+// have failed the run; a relay to them would be skipped, not delivered.)
 func (ls *loopState) pickTarget(cl *client) int32 {
 	r := ls.r
 	nbits := uint64(len(cl.view) * 64)
 	if nbits == 0 {
 		return -1
 	}
+	room := r.roomOf[cl.idx].Load()
+	ok := func(id int32) bool {
+		if id == cl.tokID || !cl.view.has(id) {
+			return false
+		}
+		o := r.tokens.ownerOf(id)
+		return o >= 0 && r.roomOf[o].Load() == room
+	}
 	for try := 0; try < 64; try++ {
-		id := int32(ls.l.Rand() % nbits)
-		if id != cl.tokID && cl.view.has(id) && r.tokens.ownerOf(id) >= 0 {
+		if id := int32(ls.l.Rand() % nbits); ok(id) {
 			return id
 		}
 	}
-	start := int32(ls.l.Rand() % nbits)
-	for k := int32(0); k < int32(nbits); k++ {
-		id := (start + k) % int32(nbits)
-		if id != cl.tokID && cl.view.has(id) && r.tokens.ownerOf(id) >= 0 {
-			return id
+	// A sparse view (a small room among many, its ids spread over all the
+	// bench's) defeats random probes: walk its words from a random one.
+	words := len(cl.view)
+	w0 := int(ls.l.Rand() % uint64(words))
+	for k := 0; k < words; k++ {
+		w := (w0 + k) % words
+		for x := cl.view[w]; x != 0; x &= x - 1 {
+			if id := int32(w*64 + bits.TrailingZeros64(x)); ok(id) {
+				return id
+			}
 		}
 	}
 	return -1
@@ -317,6 +334,9 @@ func (ls *loopState) presenceSeen(cl *client, id int32, u int64) {
 		r.fail("client %d: update %d announced for the wrong token", cl.idx, u)
 		return
 	}
+	if r.leak(cl.idx, e.client, "a property update", "") {
+		return
+	}
 	now := r.now()
 	sent := e.sentAt.Load()
 	lat := now - sent
@@ -328,7 +348,7 @@ func (ls *loopState) presenceSeen(cl *client, id int32, u int64) {
 		ls.ctr.Dups++
 		return
 	}
-	if e.seen.Add(1) == int32(r.receivers) {
+	if e.seen.Add(1) == int32(r.members(e.client)) {
 		e.allAt.Store(now)
 	}
 	if r.win.holds(sent) {

@@ -242,20 +242,27 @@ func TestBaselineIsTheNewestEarlierOfTheSameScale(t *testing.T) {
 // names are the standard ones.
 func TestStandardStepNamesCarryTheScale(t *testing.T) {
 	want := map[float64][]string{
-		1: {"connect-19000-settle", "idle-19000-ping1s", "broadcast-10000-closed", "broadcast-10000-20pps",
+		1: {"connect-19000-settle", "idle-19000-ping1s", "connect-19000-rooms1000-settle", "broadcast-10000-closed", "broadcast-10000-20pps",
 			"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200"},
-		0.1: {"connect-1900-settle", "idle-1900-ping1s", "broadcast-1000-closed", "broadcast-1000-20pps",
+		0.1: {"connect-1900-settle", "idle-1900-ping1s", "connect-1900-rooms100-settle", "broadcast-1000-closed", "broadcast-1000-20pps",
 			"unicast-1000-closed", "presence-500", "churn-1000-200ps", "abuse-20"},
 	}
 	for scale, names := range want {
 		set := standardSet(scale, time.Second)
+		if len(set) != len(names) {
+			t.Fatalf("scale %g: %d steps, want %d", scale, len(set), len(names))
+		}
 		for i, s := range set {
 			if s.name != names[i] || s.full != want[1][i] {
 				t.Errorf("scale %g: step %d named %s (%s at scale 1), want %s (%s)", scale, i, s.name, s.full, names[i], want[1][i])
 			}
 		}
-		if bad := unknownSteps(names[5]+","+want[1][6], set); bad != nil {
+		if bad := unknownSteps(names[6]+","+want[1][7]+","+want[1][2], set); bad != nil {
 			t.Errorf("scale %g: -only refuses %q", scale, bad)
+		}
+		// The two storms: one room, and rooms of 19.
+		if one, many := set[0].cfg, set[2].cfg; one.Rooms > 1 || many.N != one.N || many.N/many.Rooms != 19 || !one.Settle || !many.Settle {
+			t.Errorf("scale %g: storms of %d clients in %d rooms and %d in %d", scale, one.N, one.Rooms, many.N, many.Rooms)
 		}
 	}
 	if bad := unknownSteps("presence-501", standardSet(0.1, time.Second)); len(bad) != 1 {

@@ -106,3 +106,15 @@ func (p *pairState) observe(seq uint32) (dup, ooo bool) {
 	p.seen |= bit
 	return false, true
 }
+
+// eachNotIn calls fn for every id in b but not in want.
+func (b bitset) eachNotIn(want bitset, fn func(id int32)) {
+	for w, x := range b {
+		if w < len(want) {
+			x &^= want[w]
+		}
+		for ; x != 0; x &= x - 1 {
+			fn(int32(w*64 + bits.TrailingZeros64(x)))
+		}
+	}
+}
