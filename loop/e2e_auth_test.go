@@ -91,7 +91,6 @@ func TestAuthRefusals(t *testing.T) {
 	other := jwttest.New(t, "HS256")
 	rsa := jwttest.New(t, "RS256")
 	srv := startAuthServer(t, k, "hangout", "login.example", nil)
-	now := time.Now()
 	good := jwttest.Claims{"aud": "hangout", "iss": "login.example"}
 	claims := func(extra jwttest.Claims) jwttest.Claims {
 		c := jwttest.Valid(good)
@@ -104,35 +103,44 @@ func TestAuthRefusals(t *testing.T) {
 		}
 		return c
 	}
+	// Tokens are minted as each case is tried, so the time the test takes
+	// is not taken out of the leeway.
+	mint := func(extra jwttest.Claims) func() string {
+		return func() string { return k.Mint(t, claims(extra)) }
+	}
+	at := func(claim string, d time.Duration) func() string {
+		return func() string { return k.Mint(t, claims(jwttest.Claims{claim: time.Now().Add(d).Unix()})) }
+	}
+	fixed := func(tok string) func() string { return func() string { return tok } }
 	cases := []struct {
 		name   string
-		tok    string
+		tok    func() string
 		status int
 		reason string
 	}{
-		{"valid", k.Mint(t, claims(nil)), 101, ""},
-		{"valid HS512", jwttest.MintWith(t, jwt.SigningMethodHS512, k.Secret, claims(nil)), 101, ""},
-		{"no token", "", 401, "no token"},
-		{"malformed", "not.a.jwt", 401, "malformed"},
-		{"another key's signature", other.Mint(t, claims(nil)), 401, "signature"},
-		{"alg none", jwttest.MintWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil)), 401, "signature"},
-		{"RS256 for an HMAC key", rsa.Mint(t, claims(nil)), 401, "signature"},
-		{"no exp", k.Mint(t, claims(jwttest.Claims{"exp": nil})), 401, "exp claim is required"},
-		{"expired 10 s ago", k.Mint(t, claims(jwttest.Claims{"exp": now.Add(-10 * time.Second).Unix()})), 401, "expired"},
-		{"expired 2 s ago, within the leeway", k.Mint(t, claims(jwttest.Claims{"exp": now.Add(-2 * time.Second).Unix()})), 101, ""},
-		{"nbf in 10 s", k.Mint(t, claims(jwttest.Claims{"nbf": now.Add(10 * time.Second).Unix()})), 401, "not valid yet"},
-		{"nbf in 2 s, within the leeway", k.Mint(t, claims(jwttest.Claims{"nbf": now.Add(2 * time.Second).Unix()})), 101, ""},
-		{"another audience", k.Mint(t, claims(jwttest.Claims{"aud": "elsewhere"})), 401, "audience"},
-		{"no audience", k.Mint(t, claims(jwttest.Claims{"aud": nil})), 401, "aud claim is required"},
-		{"another issuer", k.Mint(t, claims(jwttest.Claims{"iss": "evil.example"})), 401, "issuer"},
-		{"props not an object", k.Mint(t, claims(jwttest.Claims{"props": []int{1}})), 401, "props"},
-		{"room not a path", k.Mint(t, claims(jwttest.Claims{"room": "a"})), 401, "room"},
+		{"valid", mint(nil), 101, ""},
+		{"valid HS512", fixed(jwttest.MintWith(t, jwt.SigningMethodHS512, k.Secret, claims(nil))), 101, ""},
+		{"no token", fixed(""), 401, "no token"},
+		{"malformed", fixed("not.a.jwt"), 401, "malformed"},
+		{"another key's signature", fixed(other.Mint(t, claims(nil))), 401, "signature"},
+		{"alg none", fixed(jwttest.MintWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(nil))), 401, "signature"},
+		{"RS256 for an HMAC key", fixed(rsa.Mint(t, claims(nil))), 401, "signature"},
+		{"no exp", mint(jwttest.Claims{"exp": nil}), 401, "exp claim is required"},
+		{"expired 10 s ago", at("exp", -10*time.Second), 401, "expired"},
+		{"expired 1 s ago, within the leeway", at("exp", -time.Second), 101, ""},
+		{"nbf in 10 s", at("nbf", 10*time.Second), 401, "not valid yet"},
+		{"nbf in 2 s, within the leeway", at("nbf", 2*time.Second), 101, ""},
+		{"another audience", mint(jwttest.Claims{"aud": "elsewhere"}), 401, "audience"},
+		{"no audience", mint(jwttest.Claims{"aud": nil}), 401, "aud claim is required"},
+		{"another issuer", mint(jwttest.Claims{"iss": "evil.example"}), 401, "issuer"},
+		{"props not an object", mint(jwttest.Claims{"props": []int{1}}), 401, "props"},
+		{"room not a path", mint(jwttest.Claims{"room": "a"}), 401, "room"},
 	}
 	refused := 0
 	for _, c := range cases {
 		for _, inHeader := range []bool{true, false} {
 			what := c.name + map[bool]string{true: " (header)", false: " (query)"}[inHeader]
-			tokenUpgrade(t, srv, "/", c.tok, inHeader).expect(t, what, c.status, c.reason)
+			tokenUpgrade(t, srv, "/", c.tok(), inHeader).expect(t, what, c.status, c.reason)
 			if c.status != 101 {
 				refused++
 			}
