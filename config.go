@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"hangoutd/auth"
 	"hangoutd/loop"
 )
 
@@ -31,6 +32,8 @@ func defaultOps() opsConfig { return opsConfig{Admin: "127.0.0.1:13373"} }
 // bad value is reported with its flag's name.
 type textFlags struct {
 	origins, level, trustProxy string
+	authKey, authAudience      string
+	authIssuer                 string
 }
 
 // settings are what hangoutd runs with, once flags and environment are
@@ -136,6 +139,9 @@ func defineFlags(cfg *loop.Config, ops *opsConfig, text *textFlags) *flag.FlagSe
 	fs.StringVar(&ops.Admin, "admin", ops.Admin, "admin HTTP listener: /metrics, /healthz, /readyz, /debug/pprof/; empty = none")
 	fs.DurationVar(&ops.DrainTimeout, "drain-timeout", ops.DrainTimeout, "after SIGTERM, serve connected clients this long (refusing new ones) before closing them with 1001")
 	fs.StringVar(&text.trustProxy, "trust-proxy", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client")
+	fs.StringVar(&text.authKey, "auth-key", "", "file holding the key that signs access tokens: an HMAC secret or a PEM public key (RSA, ECDSA P-256/P-384, Ed25519); every handshake then needs a JWT; re-read on SIGHUP; empty = no tokens")
+	fs.StringVar(&text.authAudience, "auth-audience", "", "with -auth-key: the aud a token must name; empty = not checked")
+	fs.StringVar(&text.authIssuer, "auth-issuer", "", "with -auth-key: the iss a token must name; empty = not checked")
 	return fs
 }
 
@@ -276,6 +282,14 @@ func settle(cfg *loop.Config, ops opsConfig, text textFlags) (slog.Level, error)
 	}
 	if cfg.TrustProxy, err = parsePrefixes(text.trustProxy); err != nil {
 		return 0, fmt.Errorf("invalid value %q for -trust-proxy: %v", text.trustProxy, err)
+	}
+	if text.authKey == "" && (text.authAudience != "" || text.authIssuer != "") {
+		return 0, errors.New("invalid value for -auth-audience or -auth-issuer: they need -auth-key")
+	}
+	if text.authKey != "" {
+		if cfg.Auth, err = auth.Load(text.authKey, text.authAudience, text.authIssuer); err != nil {
+			return 0, fmt.Errorf("invalid value for -auth-key: %v", err)
+		}
 	}
 	return lvl, nil
 }

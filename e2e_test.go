@@ -29,6 +29,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"hangoutd/internal/jwttest"
 	"hangoutd/internal/wstest"
 )
 
@@ -493,5 +494,75 @@ func TestE2EBinaryPlainRequests(t *testing.T) {
 				r.ExpectEOF()
 			}
 		})
+	}
+}
+
+// SIGHUP re-reads -auth-key: tokens of the new key pass and the old key's
+// fail; a bad new key is logged and the key in use kept.
+func TestE2EBinaryAuthKeyReload(t *testing.T) {
+	a, b := jwttest.New(t, "ES256"), jwttest.New(t, "EdDSA")
+	keyFile := filepath.Join(t.TempDir(), "auth.pem")
+	if code, _, stderr := e2eRunShort(t, e2eEnv(), "-auth-key", keyFile); code != 2 || !strings.Contains(stderr, "-auth-key") {
+		t.Fatalf("start with a missing key file: exit %d, want 2 naming -auth-key:\n%s", code, stderr)
+	}
+	jwttest.Replace(t, keyFile, jwttest.Read(t, a.ServerKey))
+	p := e2eStart(t, e2eEnv("HANGOUTD_AUTH_KEY="+keyFile), "-addr", "127.0.0.1:0")
+	tokA, tokB := a.Mint(t, jwttest.Valid(nil)), b.Mint(t, jwttest.Valid(nil))
+	status := func(tok string) int {
+		t.Helper()
+		c, resp, err := wstest.TryDial(t, e2eURL(p.addr)+"?token="+tok, "client")
+		if err == nil {
+			c.ReadWelcome()
+			c.Close()
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return resp.StatusCode
+	}
+	hup := func(wantLine string) {
+		t.Helper()
+		before := strings.Count(p.log(), wantLine)
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(e2eWait)
+		for strings.Count(p.log(), wantLine) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q line after SIGHUP:\n%s", wantLine, p.log())
+			}
+			time.Sleep(10 * time.Millisecond) // polling the log, not synchronization
+		}
+	}
+
+	if got := status(tokA); got != http.StatusSwitchingProtocols {
+		t.Fatalf("token of key A with key A: %d, want 101", got)
+	}
+	if got := status(tokB); got != http.StatusUnauthorized {
+		t.Fatalf("token of key B with key A: %d, want 401", got)
+	}
+
+	jwttest.Replace(t, keyFile, jwttest.Read(t, b.ServerKey))
+	hup(`msg="auth key reloaded" kind=Ed25519`)
+	if got := status(tokB); got != http.StatusSwitchingProtocols {
+		t.Fatalf("token of key B after the reload: %d, want 101", got)
+	}
+	if got := status(tokA); got != http.StatusUnauthorized {
+		t.Fatalf("token of key A after the reload: %d, want 401", got)
+	}
+
+	p.logs.expectError("auth key not reloaded")
+	jwttest.Replace(t, keyFile, []byte("-----BEGIN PUBLIC KEY-----\ntruncated\n"))
+	hup(`msg="auth key not reloaded; the old one is kept"`)
+	if got := status(tokB); got != http.StatusSwitchingProtocols {
+		t.Fatalf("token of key B after a bad key was refused: %d, want 101", got)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.waitExit(e2eWait); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hangoutd/admin"
+	"hangoutd/auth"
 	"hangoutd/bench"
 	"hangoutd/loop"
 )
@@ -52,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// starts still drains it rather than killing it mid-boot.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1) // SIGHUP re-reads -auth-key
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: st.level}))
 	cfg, ops := st.cfg, st.ops
@@ -89,8 +93,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		adminAddr = adminLn.Addr().String()
 	}
 	log.Info("listening", st.inForce(srv.Addr(), adminAddr)...)
+	if cfg.Auth != nil {
+		log.Info("auth key loaded", "kind", cfg.Auth.Kind())
+	}
 
-	got := <-sig
+	var got os.Signal
+	for got == nil {
+		select {
+		case got = <-sig:
+		case <-hup:
+			reloadKey(cfg.Auth, log)
+		}
+	}
 	drain(srv, log, got, ops.DrainTimeout, sig)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
@@ -102,6 +116,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// reloadKey re-reads the -auth-key file on SIGHUP. A key that cannot be
+// used is logged and the one in use kept: a typo while rotating keys must
+// not lock every client out.
+func reloadKey(v *auth.Verifier, log *slog.Logger) {
+	if v == nil {
+		log.Info("SIGHUP ignored: no -auth-key to reload")
+		return
+	}
+	if err := v.Reload(); err != nil {
+		log.Error("auth key not reloaded; the old one is kept", "err", err)
+		return
+	}
+	log.Info("auth key reloaded", "kind", v.Kind())
 }
 
 // serveAdmin serves the admin listener (package admin) on ln until the

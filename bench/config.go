@@ -33,6 +33,7 @@ type Config struct {
 	CPUProfile      string
 	MemProfile      string
 	Abuse           AbuseConfig // abuse only
+	AuthKey         string      // signing key for access tokens (tokens.go: mintTokens); empty = none
 	// FreshServer: the bench started the server for this run (bench
 	// standard), so its RSS before the run is a clean baseline.
 	FreshServer bool
@@ -133,6 +134,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Plot, "plot", "", "draw the run over time to this PNG: deliveries/s and latency (traffic) or connections up, CPU, and with -pid the server's RSS")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread connections over 127.0.0.1..127.0.0.K source addresses (0: let the kernel pick)")
 	fs.StringVar(&c.Name, "name", "", "label for the report")
+	fs.StringVar(&c.AuthKey, "auth-key", "", "for a server run with -auth-key: the key to sign access tokens with, the HMAC secret itself or the PRIVATE key whose public half the server holds; each room's clients carry a token for it")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the bench's own CPU profile here (is the load generator the bottleneck?)")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write the bench's own heap profile here, taken with the clients still up")
 	if c.Scenario == "abuse" {

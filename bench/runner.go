@@ -145,6 +145,9 @@ func newRunner(cfg *Config, maxClients int) (*runner, error) {
 		targets[k] = t
 		targets[k].Path = p
 	}
+	if err := mintTokens(cfg.AuthKey, targets); err != nil {
+		return nil, err
+	}
 	r := &runner{
 		cfg:      cfg,
 		targets:  targets,

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+
+	"hangoutd/auth"
 )
 
 // Config is everything the server can be told. DefaultConfig holds the
@@ -33,6 +35,7 @@ type Config struct {
 	AllowedOrigins   []string       // empty = any
 	TrustProxy       []netip.Prefix // peers whose X-Forwarded-For names the client (logs only)
 	Demo             bool           // serve the web demo on GET /
+	Auth             *auth.Verifier // -auth-key: every handshake needs a token it verifies; nil = none
 	Logger           *slog.Logger
 }
 

@@ -19,6 +19,10 @@
 //     on loop i belongs to loop i, so a "*" or a batch reaches a room's
 //     members without a lock.
 //   - Counters are per loop and atomic, so scraping them never blocks a loop.
+//   - Config.Auth (package auth) is read by every loop's handshakes and
+//     swapped whole on SIGHUP behind an atomic pointer: verifying takes no
+//     lock. It runs on the loop, costing 8 µs (HS256) to 1 ms (ES384) per
+//     handshake (docs/operations.md).
 //
 // Re-entrancy. gnet's Write, Writev and Close run OnClose inside the call
 // when they close the conn (a failed write closes it), and OnClose

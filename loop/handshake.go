@@ -52,6 +52,11 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.refuseHandshake(c, head, resp)
 		return 0, false
 	}
+	props, refusal := l.authorize(head, target, name)
+	if refusal != nil {
+		l.refuseHandshake(c, head, refusal)
+		return 0, false
+	}
 	if l.srv.draining.Load() {
 		l.stats.DrainRefused.Add(1)
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
@@ -75,15 +80,15 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, reason))
 		return 0, false
 	}
-	l.welcome(c, resp, r)
+	l.welcome(c, resp, r, props)
 	return end, true
 }
 
-// welcome makes c a user of room r and writes the 101 response and the
+// welcome makes c a user of room r, with its first properties, and writes the 101 response and the
 // welcome packet in one writev. The welcome's bytes are mostly the room's
 // presence snapshot, shared by every welcome of the flush interval and
 // never copied here.
-func (l *eventLoop) welcome(c *conn, resp []byte, r *room) {
+func (l *eventLoop) welcome(c *conn, resp []byte, r *room, props state.Props) {
 	s := l.srv
 	c.room = r // before the token is published: relays on other loops read it
 	for {
@@ -95,7 +100,7 @@ func (l *eventLoop) welcome(c *conn, resp []byte, r *room) {
 	c.state = stateOpen
 	l.join(c)                            // before the welcome is cut: see members
 	l.iov = append(l.iov[:0], resp, nil) // [1]: the frame header, once the length is known
-	iov, n := r.presence.Join(c.token, l.iov)
+	iov, n := r.presence.JoinWith(c.token, props, l.iov)
 	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
 	iov[1] = l.hdr
 	written := writeAll(c, iov) // may run OnClose: a failed write closes c

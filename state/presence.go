@@ -103,6 +103,15 @@ func NewPresence(l Limits) *Presence {
 // of them. token must be new (NewToken); a token already connected is not
 // registered twice, it only gets a welcome.
 func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
+	return p.JoinWith(token, Props{}, segs)
+}
+
+// JoinWith is Join for a user who arrives with properties (checked by
+// ParseProps against the same limits): they are applied in the same lock
+// hold as the join, so the welcome holds them, and the room's next batch
+// carries the user's open and properties together; nobody ever sees the
+// user without them.
+func (p *Presence) JoinWith(token string, props Props, segs [][]byte) (out [][]byte, n int) {
 	open := codec.AppendOpenEntry(make([]byte, 0, codec.OpenEntryLen(token)), token)
 	tail := codec.AppendWelcomeEnd(make([]byte, 0, codec.WelcomeEndLen(token)), token)
 	p.mu.Lock()
@@ -113,6 +122,9 @@ func (p *Presence) Join(token string, segs [][]byte) (out [][]byte, n int) {
 		p.byTok[token] = u
 		p.markDirty(u)
 		p.record(u).joined = true
+		if len(props.ops) > 0 {
+			_ = p.apply(u, props.ops) // within the limits: ParseProps checked them
+		}
 	}
 	// Each user changed since the snapshot adds at most two segments (a
 	// skipped range splits the snapshot; fresh open and properties entries).

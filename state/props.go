@@ -44,6 +44,37 @@ func (p *Presence) SetProperties(token string, data []byte) *codec.PacketError {
 	return p.apply(u, ops)
 }
 
+// Props are a user's first properties, checked against the limits, ready
+// for JoinWith. The zero value is none.
+type Props struct{ ops []op }
+
+// ParseProps decodes data, a JSON object, as a user's first properties and
+// checks them against l (zero fields take their defaults) as a properties
+// change of a user without any would be: the error is the one that change
+// would get. A null value sets nothing.
+func ParseProps(data []byte, l Limits) (Props, *codec.PacketError) {
+	l = l.withDefaults()
+	ops, err := parseChange(data, l)
+	if err != nil {
+		return Props{}, err
+	}
+	set := ops[:0]
+	size := 0
+	for _, o := range ops {
+		if o.val != nil {
+			set = append(set, o)
+			size += codec.PropertyLen(o.enc, o.val)
+		}
+	}
+	if len(set) > l.MaxKeys {
+		return Props{}, refusal(codec.CodePropertiesLimit, "at most %d properties per user", l.MaxKeys)
+	}
+	if codec.PropertiesObjectLen(len(set), size) > l.MaxBytes {
+		return Props{}, refusal(codec.CodePropertiesLimit, "at most %d bytes of properties per user", l.MaxBytes)
+	}
+	return Props{ops: set}, nil
+}
+
 // parseChange decodes and checks the data of a properties change, in key
 // order; when a key repeats, its last value wins, as with encoding/json.
 func parseChange(data []byte, lim Limits) ([]op, *codec.PacketError) {

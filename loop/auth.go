@@ -1,0 +1,56 @@
+package loop
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"hangoutd/auth"
+	"hangoutd/codec"
+	"hangoutd/state"
+)
+
+// authorize checks a handshake's token when the server has a key
+// (Config.Auth), for the room named name (as codec.RoomOf gives it). It
+// returns the user's first properties from the token, or the refusal to
+// send: 401 for a missing or invalid token (props over the limits
+// included), 403 for a token good for another room. Verifying runs on the
+// loop: see docs/operations.md for what each key kind costs.
+func (l *eventLoop) authorize(head, target, name []byte) (state.Props, []byte) {
+	v := l.srv.cfg.Auth
+	if v == nil {
+		return state.Props{}, nil
+	}
+	claims, err := v.Verify(codec.AccessToken(head, target))
+	if err != nil {
+		challenge := `WWW-Authenticate: Bearer error="invalid_token"`
+		if err == auth.ErrNoToken {
+			challenge = "WWW-Authenticate: Bearer"
+		}
+		l.stats.Unauthorized.Add(1)
+		return state.Props{}, codec.AppendHTTPError(nil, http.StatusUnauthorized, auth.Reason(err), challenge)
+	}
+	if claims.HasRoom {
+		room, ok := codec.RoomOf([]byte(claims.Room))
+		if !ok || strings.Contains(claims.Room, "?") {
+			l.stats.Unauthorized.Add(1)
+			return state.Props{}, codec.AppendHTTPError(nil, http.StatusUnauthorized, "token room claim is not a room's path (/ or /NAME)",
+				`WWW-Authenticate: Bearer error="invalid_token"`)
+		}
+		if !bytes.Equal(room, name) {
+			l.stats.Forbidden.Add(1)
+			return state.Props{}, codec.AppendHTTPError(nil, http.StatusForbidden, "token is for another room",
+				`WWW-Authenticate: Bearer error="insufficient_scope"`)
+		}
+	}
+	if claims.Props == nil {
+		return state.Props{}, nil
+	}
+	props, perr := state.ParseProps(claims.Props, l.srv.limits)
+	if perr != nil {
+		l.stats.Unauthorized.Add(1)
+		return state.Props{}, codec.AppendHTTPError(nil, http.StatusUnauthorized, "token props refused: "+perr.Message,
+			`WWW-Authenticate: Bearer error="invalid_token"`)
+	}
+	return props, nil
+}
