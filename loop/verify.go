@@ -36,12 +36,14 @@ type verifiers struct {
 	queue chan verifyReq
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	alive atomic.Int32 // verifiers not yet stopped
 	hold  atomic.Pointer[func()] // tests: called before each verification (export_test.go)
 }
 
 func startVerifiers(v *auth.Verifier, workers, queue int) *verifiers {
 	p := &verifiers{v: v, queue: make(chan verifyReq, queue), stop: make(chan struct{})}
 	p.wg.Add(workers)
+	p.alive.Store(int32(workers))
 	for range workers {
 		go p.work()
 	}
@@ -60,6 +62,7 @@ func (p *verifiers) offer(r verifyReq) bool {
 
 func (p *verifiers) work() {
 	defer p.wg.Done()
+	defer p.alive.Add(-1)
 	for {
 		select {
 		case <-p.stop:
