@@ -36,7 +36,7 @@ type verifiers struct {
 	queue chan verifyReq
 	stop  chan struct{}
 	wg    sync.WaitGroup
-	alive atomic.Int32 // verifiers not yet stopped
+	alive atomic.Int32           // verifiers not yet stopped
 	hold  atomic.Pointer[func()] // tests: called before each verification (export_test.go)
 }
 
