@@ -59,12 +59,14 @@ func TestVerifyStorm(t *testing.T) {
 				byRoom[i%rooms] = append(byRoom[i%rooms], c.Token)
 			}
 			// Each room's members see exactly the room's clients: nobody
-			// was let into another room.
+			// was let into another room. And each is answered after its
+			// welcome: its request was consumed, not read again as frames.
 			for i, c := range clients {
 				c.WaitKnows(byRoom[i%rooms]...)
 				if !c.KnowsExactly(byRoom[i%rooms]...) {
 					t.Fatalf("client %d in /r%d knows %v, want %v", i, i%rooms, c.KnownList(), byRoom[i%rooms])
 				}
+				c.Barrier()
 			}
 			waitStats(t, srv, "every handshake upgraded", func(s loop.Totals) bool {
 				return s.Upgraded == n && s.Conns == n && s.Busy == 0 && s.Unauthorized == 0 && s.BadHandshakes == 0
@@ -223,5 +225,28 @@ func TestVerifyShutdownInFlight(t *testing.T) {
 	}
 	if s := srv.Stats(); s.Upgraded != 0 {
 		t.Fatalf("upgraded during shutdown: %+v", s)
+	}
+}
+
+// A client must wait for the 101 before it sends: bytes sent while its
+// token is being verified are not read as a second request, and past a
+// bound the handshake is refused with 400.
+func TestVerifyBytesBeforeAnswer(t *testing.T) {
+	k := jwttest.New(t, "ES256")
+	srv := startAuthServer(t, k, "", "", func(c *loop.Config) { c.Loops = 1 })
+	taken, release := srv.HoldVerifiers()
+	defer release()
+	r := sendTokenRequest(t, srv, "/", k.Mint(t, jwttest.Valid(nil)))
+	awaitTaken(t, taken, "the token")
+	r.MustWrite([]byte(strings.Repeat("x", 20<<10)))
+	resp, body, err := r.ReadResponse()
+	if err != nil || resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "before the handshake's answer") {
+		t.Fatalf("20 KiB sent before the answer: %v %q %v, want 400", resp, body, err)
+	}
+	release()
+	wstest.Connect(t, srv.url("/?token="+k.Mint(t, jwttest.Valid(nil))), "next")
+	s := waitStats(t, srv, "the next client counted", func(s loop.Totals) bool { return s.Upgraded >= 1 })
+	if s.Upgraded != 1 || s.Conns != 1 || s.BadHandshakes != 1 {
+		t.Fatalf("after the refusal and one client: %+v", s)
 	}
 }
