@@ -102,13 +102,14 @@ func TestCollectorSeries(t *testing.T) {
 	s.NotFound, s.TooManyRooms, s.RoomFull = 33, 34, 35
 	s.Rooms, s.LargestRoom, s.RoomsStretched = 36, 37, 38
 	s.RoomIntervals = loop.RoomIntervals{"/big": 39}
-	s.Unauthorized, s.Forbidden = 40, 41
+	s.Unauthorized, s.Forbidden, s.Busy = 40, 41, 42
 	want := map[string]float64{
 		`hangoutd_connections_accepted_total{outcome="not_found"}`:      33,
 		`hangoutd_connections_accepted_total{outcome="max_rooms"}`:      34,
 		`hangoutd_connections_accepted_total{outcome="max_room_conns"}`: 35,
 		`hangoutd_connections_accepted_total{outcome="unauthorized"}`:   40,
 		`hangoutd_connections_accepted_total{outcome="forbidden"}`:      41,
+		`hangoutd_connections_accepted_total{outcome="busy"}`:           42,
 		`hangoutd_rooms`:            36,
 		`hangoutd_room_members_max`: 37,
 		`hangoutd_rooms_stretched`:  38,
@@ -176,7 +177,7 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_connections_open":           "GAUGE: WebSocket connections open now (upgraded, not yet closed).",
 		"hangoutd_outbound_queued_bytes":      "GAUGE: Bytes written but not yet taken by the kernel, summed over all connections (as of each loop's last write pass); bounded by -max-outbound-total.",
 		"hangoutd_draining":                   "GAUGE: 1 once a signal started the drain: new handshakes get 503.",
-		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one) and forbidden (403: a token for another room).",
+		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room) and busy (503: too many tokens waiting to be verified).",
 		"hangoutd_connections_closed_total":   "COUNTER: Upgraded connections closed, by reason and WebSocket close code (1006: the peer hung up without a close frame).",
 		"hangoutd_packets_received_total":     "COUNTER: Packets received, by kind: relay and changes (applied), invalid (refused with an error packet).",
 		"hangoutd_packets_invalid_total":      "COUNTER: Packets refused with an error packet, by error code.",

@@ -10,18 +10,17 @@ import (
 	"hangoutd/state"
 )
 
-// authorize checks a handshake's token when the server has a key
-// (Config.Auth), for the room named name (as codec.RoomOf gives it). It
-// returns the user's first properties from the token, or the refusal to
-// send: 401 for a missing or invalid token (props over the limits
-// included), 403 for a token good for another room. Verifying runs on the
-// loop: see docs/operations.md for what each key kind costs.
-func (l *eventLoop) authorize(head, target, name []byte) (state.Props, []byte) {
-	v := l.srv.cfg.Auth
-	if v == nil {
+// authorize judges a handshake's verified token (claims, or the error
+// Verify gave) when the server has a key (Config.Auth), for the room named
+// name (as codec.RoomOf gives it). It returns the user's first properties
+// from the token, or the refusal to send: 401 for a missing or invalid
+// token (props over the limits included), 403 for a token good for
+// another room. The signature was checked by the caller, on the loop for
+// an HMAC key and by a verifier (verify.go) for a public key.
+func (l *eventLoop) authorize(claims auth.Claims, err error, name []byte) (state.Props, []byte) {
+	if l.srv.cfg.Auth == nil {
 		return state.Props{}, nil
 	}
-	claims, err := v.Verify(codec.AccessToken(head, target))
 	if err != nil {
 		challenge := `WWW-Authenticate: Bearer error="invalid_token"`
 		if err == auth.ErrNoToken {

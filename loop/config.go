@@ -37,6 +37,8 @@ type Config struct {
 	Demo             bool           // serve the web demo on GET /
 	Auth             *auth.Verifier // -auth-key: every handshake needs a token it verifies; nil = none
 	Logger           *slog.Logger
+
+	verifyQueue int // tokens waiting for a verifier before handshakes get 503; 0 = verifyQueueDefault (tests set it)
 }
 
 // DefaultPresenceBudget is the default of -presence-budget, in writes a

@@ -47,6 +47,7 @@ type conn struct {
 	halfClosed bool  // our side of the TCP connection is shut down
 	listed     bool  // in loop.backlog
 	queued     int32 // gnet's outbound bytes as last seen (outbound.go)
+	verifying  bool  // handshaking, its token with a verifier (verify.go)
 
 	rd codec.Reader
 }

@@ -95,6 +95,8 @@ func (l *eventLoop) run(j *job) {
 		if j.room != nil {
 			l.byQueue = conns[:0]
 		}
+	case jobVerified:
+		l.resume(j.conn, j.claims, j.err)
 	case jobSweep:
 		l.sweep()
 	case jobBarrier:

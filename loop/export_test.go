@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -63,3 +64,35 @@ func (s *Server) PostSweeps(tok string, n int) error {
 	}
 	return nil
 }
+
+// SetVerifyQueue bounds the tokens waiting for a verifier to n.
+func SetVerifyQueue(cfg *Config, n int) { cfg.verifyQueue = n }
+
+// HoldVerifiers makes every verifier stop before its next token until
+// release is called (or the server shuts down). Each token a verifier
+// takes and holds sends on taken.
+func (s *Server) HoldVerifiers() (taken <-chan struct{}, release func()) {
+	p := s.verifiers
+	ch, free := make(chan struct{}, 1024), make(chan struct{})
+	hold := func() {
+		ch <- struct{}{}
+		select {
+		case <-free:
+		case <-p.stop:
+		}
+	}
+	p.hold.Store(&hold)
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			p.hold.Store(nil)
+			close(free)
+		})
+	}
+}
+
+// VerifiersAlive is how many verifiers are running.
+func (s *Server) VerifiersAlive() int { return int(s.verifiers.alive.Load()) }
+
+// VerifyQueued is how many tokens wait for a verifier.
+func (s *Server) VerifyQueued() int { return len(s.verifiers.queue) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"hangoutd/auth"
 	"hangoutd/codec"
 	"hangoutd/state"
 	"hangoutd/web"
@@ -15,6 +16,16 @@ import (
 // how many bytes it consumed (0: the request is not all here yet) and false
 // when the conn must be closed once what was written to it has gone out.
 func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
+	if c.verifying {
+		// A client must wait for the 101 before it sends: what it sent
+		// meanwhile waits in gnet's buffer, up to a bound.
+		if len(in) > 2*codec.MaxRequestHead {
+			l.stats.BadHandshakes.Add(1)
+			l.refuseHandshake(c, nil, codec.AppendHTTPError(nil, http.StatusBadRequest, "data sent before the handshake's answer"))
+			return 0, false
+		}
+		return 0, true
+	}
 	end := codec.RequestEnd(in)
 	if end < 0 && len(in) <= codec.MaxRequestHead {
 		return 0, true // not all here yet
@@ -52,20 +63,47 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 		l.refuseHandshake(c, head, resp)
 		return 0, false
 	}
-	props, refusal := l.authorize(head, target, name)
+	if l.srv.cfg.Auth != nil && l.verifyOffLoop() {
+		// The loop goes on while a verifier checks the token; the request
+		// stays in gnet's buffer until the result comes back (resume).
+		if !l.srv.verifiers.offer(verifyReq{l: l, c: c, token: codec.AccessToken(head, target)}) {
+			l.stats.Busy.Add(1)
+			l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server busy"))
+			return 0, false
+		}
+		c.verifying = true
+		return 0, true
+	}
+	var claims auth.Claims
+	var verr error
+	if v := l.srv.cfg.Auth; v != nil {
+		claims, verr = v.Verify(codec.AccessToken(head, target))
+	}
+	if !l.admitUser(c, head, resp, name, claims, verr) {
+		return 0, false
+	}
+	return end, true
+}
+
+// admitUser takes c, whose upgrade request head was good up to its token,
+// the rest of the way: the token's verdict (claims, err; both zero when
+// the server wants no token), then draining, -max-conns, the room's limits
+// and the welcome. It returns false when c was refused.
+func (l *eventLoop) admitUser(c *conn, head, resp, name []byte, claims auth.Claims, err error) bool {
+	props, refusal := l.authorize(claims, err, name)
 	if refusal != nil {
 		l.refuseHandshake(c, head, refusal)
-		return 0, false
+		return false
 	}
 	if l.srv.draining.Load() {
 		l.stats.DrainRefused.Add(1)
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
-		return 0, false
+		return false
 	}
 	if !l.srv.admit() {
 		l.stats.Full.Add(1)
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
-		return 0, false
+		return false
 	}
 	r, why := l.srv.enter(name)
 	if why != roomOK {
@@ -78,10 +116,44 @@ func (l *eventLoop) handshake(c *conn, in []byte) (int, bool) {
 			l.stats.RoomFull.Add(1)
 		}
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, reason))
-		return 0, false
+		return false
 	}
 	l.welcome(c, resp, r, props)
-	return end, true
+	return true
+}
+
+// resume finishes the handshake of c once a verifier has checked its
+// token. The request is still at the front of gnet's buffer, parsed and
+// found good before the hand-off, so it is parsed again here rather than
+// kept on the conn. A conn that has closed or timed out meanwhile is left
+// alone: its result is dropped.
+func (l *eventLoop) resume(c *conn, claims auth.Claims, err error) {
+	if c.state != stateHandshake || !c.verifying {
+		return
+	}
+	c.verifying = false
+	if l.srv.stopping.Load() {
+		l.closeNow(c)
+		return
+	}
+	in, _ := c.gc.Peek(-1)
+	end := codec.RequestEnd(in)
+	head := in[:end]
+	_, target := codec.RequestLine(head)
+	name, _ := codec.RoomOf(target)
+	resp, _ := l.upgrader.Upgrade(head)
+	if !l.admitUser(c, head, resp, name, claims, err) {
+		l.discardAll(c)
+		l.linger(c)
+		return
+	}
+	consumed := end + l.readFrames(c, in[end:])
+	if c.state == stateClosing || c.state == stateClosed {
+		l.discardAll(c)
+	} else {
+		_, _ = c.gc.Discard(consumed) // end > 0: Discard(0) would discard everything
+		c.unread -= int32(consumed)
+	}
 }
 
 // welcome makes c a user of room r, with its first properties, and writes the 101 response and the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"sync"
+
+	"hangoutd/auth"
 )
 
 type jobKind uint8
@@ -14,6 +16,7 @@ const (
 	jobShutdown                // close 1001 to everyone
 	jobBarrier                 // nothing: Shutdown waits for it to know earlier callbacks are done
 	jobLost                    // a jobDeliver dropped from a full mailbox: close its receivers
+	jobVerified                // a verifier's verdict on conn's token: resume its handshake
 )
 
 // job is work one goroutine hands to a loop. It is owned by the sender until
@@ -24,6 +27,10 @@ type job struct {
 	room  *room         // jobDeliver: every member of room on the loop (else conns)
 	conns []*conn       // jobDeliver: these conns (owned by the receiving loop)
 	done  chan struct{} // jobShutdown: closed when the loop has sent its closes
+
+	conn   *conn       // jobVerified: the conn, which only the loop reads
+	claims auth.Claims // jobVerified: what the token grants, if err is nil
+	err    error       // jobVerified: why the token is refused
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}

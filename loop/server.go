@@ -47,6 +47,8 @@ type Server struct {
 	stretched int           // active rooms whose interval the budget stretched
 	share     atomic.Uint64 // float64 bits: writes/s of a stretched room; 0 = none stretched
 
+	verifiers *verifiers // public-key tokens' verifiers (verify.go); nil without -auth-key
+
 	batches      atomic.Uint64
 	batchEntries atomic.Uint64
 
@@ -93,6 +95,13 @@ func Start(cfg Config) (*Server, error) {
 		batcherDone: make(chan struct{}),
 	}
 	s.maxMailbox = cfg.mailboxBound()
+	if cfg.Auth != nil {
+		q := cfg.verifyQueue
+		if q == 0 {
+			q = verifyQueueDefault
+		}
+		s.verifiers = startVerifiers(cfg.Auth, cfg.Loops, q)
+	}
 	s.loops.Store(new([]*eventLoop))
 	s.refusals = s.logs.kind("handshake refused", "handshake refusals not logged")
 	s.slowLog = s.logs.kind("slow consumer closed", "slow consumer closes not logged")
@@ -118,6 +127,9 @@ func Start(cfg Config) (*Server, error) {
 	case err := <-s.runErr:
 		if err == nil {
 			err = errors.New("engine stopped before it started")
+		}
+		if s.verifiers != nil {
+			s.verifiers.close()
 		}
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
@@ -189,7 +201,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.stop)
 		<-s.batcherDone
 		s.sendBatches()
-		s.onEveryLoop(ctx, jobShutdown)
+		s.onEveryLoop(ctx, jobShutdown) // closes every conn still handshaking, verified or not
+		if s.verifiers != nil {
+			s.verifiers.close()
+		}
 		s.awaitHangUps(ctx, time.Second)
 		err = s.eng.Stop(ctx)
 		select {

@@ -22,7 +22,7 @@ import (
 // counter is one line here; the loop then counts with l.stats.Name.Add.
 // Every field is a T: addTo sums them by position.
 type counters[T any] struct {
-	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one) and forbidden (403: a token for another room)."`
+	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room) and busy (503: too many tokens waiting to be verified)."`
 	BadHandshakes     T `metric:"connections_accepted_total{outcome=bad_handshake}"`  // 400/426/431 answers
 	OriginRefused     T `metric:"connections_accepted_total{outcome=origin_refused}"` // 403 answers
 	Full              T `metric:"connections_accepted_total{outcome=full}"`           // 503 answers (max-conns)
@@ -35,6 +35,7 @@ type counters[T any] struct {
 	RoomFull          T `metric:"connections_accepted_total{outcome=max_room_conns}"` // 503: a room at -max-room-conns
 	Unauthorized      T `metric:"connections_accepted_total{outcome=unauthorized}"`   // 401: no token, or a bad one (-auth-key)
 	Forbidden         T `metric:"connections_accepted_total{outcome=forbidden}"`      // 403: a token for another room
+	Busy              T `metric:"connections_accepted_total{outcome=busy}"`           // 503: the token verifiers' queue was full
 
 	// Each close counts once: a protocol error's under its close code
 	// (Stats.ProtocolClose), every other under its reason here.
