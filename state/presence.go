@@ -116,22 +116,42 @@ func (p *Presence) JoinWith(token string, props Props, segs [][]byte) (out [][]b
 	tail := codec.AppendWelcomeEnd(make([]byte, 0, codec.WelcomeEndLen(token)), token)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.byTok[token]; !ok {
-		u := &user{token: token, idx: len(p.users), open: open}
-		p.users = append(p.users, u)
-		p.byTok[token] = u
-		p.markDirty(u)
-		p.record(u).joined = true
-		if len(props.ops) > 0 {
-			_ = p.apply(u, props.ops) // within the limits: ParseProps checked them
-		}
-	}
+	p.add(token, open, props)
 	// Each user changed since the snapshot adds at most two segments (a
 	// skipped range splits the snapshot; fresh open and properties entries).
 	if 3+2*len(p.dirty) > p.maxSegs {
 		p.rebuild()
 	}
 	return p.welcome(segs, tail)
+}
+
+// Add registers a user who gets no welcome from this server: a user of
+// another node of a cluster, whom this server only lists. Like JoinWith it
+// records the open, and the properties in the same lock hold, in the
+// pending batch. It reports false, and changes nothing, for a token
+// already here.
+func (p *Presence) Add(token string, props Props) bool {
+	open := codec.AppendOpenEntry(make([]byte, 0, codec.OpenEntryLen(token)), token)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.add(token, open, props)
+}
+
+// add registers a user whose open entry is open, with its first
+// properties, unless the token is here already.
+func (p *Presence) add(token string, open []byte, props Props) bool {
+	if _, ok := p.byTok[token]; ok {
+		return false
+	}
+	u := &user{token: token, idx: len(p.users), open: open}
+	p.users = append(p.users, u)
+	p.byTok[token] = u
+	p.markDirty(u)
+	p.record(u).joined = true
+	if len(props.ops) > 0 {
+		_ = p.apply(u, props.ops) // within the limits: ParseProps checked them
+	}
+	return true
 }
 
 // Leave removes the user and its properties and records its close in the
