@@ -75,6 +75,9 @@ func (l *eventLoop) retire(c *conn) {
 	s.table.Delete(c.token)
 	l.part(c)
 	r.presence.Leave(c.token)
+	if cl := s.cfg.Cluster; cl != nil {
+		cl.Left(c.token)
+	}
 	s.leave(r)
 	s.active.Add(-1)
 	s.changed(r)

@@ -36,6 +36,7 @@ type Config struct {
 	TrustProxy       []netip.Prefix // peers whose X-Forwarded-For names the client (logs only)
 	Demo             bool           // serve the web demo on GET /
 	Auth             *auth.Verifier // -auth-key: every handshake needs a token it verifies; nil = none
+	Cluster          Cluster        // -nats: the other nodes (package cluster); nil = a single node
 	Logger           *slog.Logger
 
 	verifyQueue int // tokens waiting for a verifier before handshakes get 503; 0 = verifyQueueDefault (tests set it)

@@ -41,6 +41,8 @@ type eventLoop struct {
 	targets  []*conn   // relay receivers scratch
 	remote   []*job    // per destination loop, while grouping a relay
 	seen     map[*conn]struct{}
+	far      []farTarget // relay receivers on other nodes (relay.go)
+	farToks  [][]byte    // scratch of sendFar
 	lastPing int64
 }
 

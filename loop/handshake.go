@@ -100,6 +100,11 @@ func (l *eventLoop) admitUser(c *conn, head, resp, name []byte, claims auth.Clai
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server draining"))
 		return false
 	}
+	if !l.srv.synced() {
+		l.stats.Unsynced.Add(1)
+		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "cluster state not loaded yet"))
+		return false
+	}
 	if !l.srv.admit() {
 		l.stats.Full.Add(1)
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, "server full"))
@@ -118,7 +123,7 @@ func (l *eventLoop) admitUser(c *conn, head, resp, name []byte, claims auth.Clai
 		l.refuseHandshake(c, head, codec.AppendHTTPError(nil, http.StatusServiceUnavailable, reason))
 		return false
 	}
-	l.welcome(c, resp, r, props)
+	l.welcome(c, resp, r, props, claims.Props)
 	return true
 }
 
@@ -156,11 +161,12 @@ func (l *eventLoop) resume(c *conn, claims auth.Claims, err error) {
 	}
 }
 
-// welcome makes c a user of room r, with its first properties, and writes the 101 response and the
+// welcome makes c a user of room r, with its first properties (props, and
+// the JSON object they came from for the cluster), and writes the 101 response and the
 // welcome packet in one writev. The welcome's bytes are mostly the room's
 // presence snapshot, shared by every welcome of the flush interval and
 // never copied here.
-func (l *eventLoop) welcome(c *conn, resp []byte, r *room, props state.Props) {
+func (l *eventLoop) welcome(c *conn, resp []byte, r *room, props state.Props, rawProps []byte) {
 	s := l.srv
 	c.room = r // before the token is published: relays on other loops read it
 	for {
@@ -178,6 +184,9 @@ func (l *eventLoop) welcome(c *conn, resp []byte, r *room, props state.Props) {
 	written := writeAll(c, iov) // may run OnClose: a failed write closes c
 	clear(iov)                  // do not pin an old snapshot
 	l.iov = iov[:0]
+	if cl := s.cfg.Cluster; cl != nil {
+		cl.Joined(c.token, r.name, rawProps)
+	}
 	if c.state == stateOpen { // a failed write has closed it
 		l.note(c)
 	}

@@ -110,6 +110,9 @@ func (l *eventLoop) onMessage(c *conn, msg []byte) {
 			return
 		}
 		l.stats.PacketsChanges.Add(1) // applied; a refused one counts as invalid
+		if cl := l.srv.cfg.Cluster; cl != nil {
+			cl.Changed(c.token, p.Data)
+		}
 		l.srv.changed(c.room)
 		return
 	}

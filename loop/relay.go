@@ -1,6 +1,10 @@
 package loop
 
 import (
+	"bytes"
+	"slices"
+	"strings"
+
 	"github.com/gobwas/ws"
 
 	"hangoutd/codec"
@@ -12,13 +16,20 @@ import (
 func (l *eventLoop) relay(from *conn, p *codec.Packet) {
 	f := newFrame()
 	f.b = codec.AppendFrameHeader(f.b, ws.OpText, codec.RelayLen(from.token, p.Type, p.Data))
+	h := len(f.b)
 	f.b = codec.AppendRelay(f.b, from.token, p.Type, p.Data)
 	if p.ToAll {
+		if cl := l.srv.cfg.Cluster; cl != nil && from.room.remote.Load() > 0 {
+			cl.Broadcast(from.room.name, f.b[h:])
+		}
 		l.srv.broadcast(f, from.room, l)
 		return
 	}
 
 	targets := l.resolve(p.Targets, from.room)
+	if len(l.far) > 0 {
+		l.sendFar(from.room, f.b[h:])
+	}
 	local := 0
 	start, end := -1, -1
 	for _, r := range targets {
@@ -67,7 +78,13 @@ func (l *eventLoop) resolve(names [][]byte, in *room) []*conn {
 	long := len(names) > 16
 	for _, name := range names {
 		r, ok := l.srv.table.Get(name)
-		if !ok || r.room != in {
+		if !ok {
+			if l.srv.cfg.Cluster != nil {
+				l.addFar(name, in)
+			}
+			continue
+		}
+		if r.room != in {
 			continue
 		}
 		if long {
@@ -94,4 +111,43 @@ func containsConn(cs []*conn, c *conn) bool {
 		}
 	}
 	return false
+}
+
+// farTarget is a named receiver on another node of the cluster.
+type farTarget struct {
+	node  string
+	token []byte
+}
+
+// addFar lists name for sendFar if it is a user of another node in room in.
+func (l *eventLoop) addFar(name []byte, in *room) {
+	if rm, ok := l.srv.remotes.Get(name); ok && rm.room == in {
+		l.far = append(l.far, farTarget{node: rm.node, token: name})
+	}
+}
+
+// sendFar sends a relay once to each node that holds some of the listed
+// far receivers, each named once, and empties the list.
+func (l *eventLoop) sendFar(in *room, relay []byte) {
+	far := l.far
+	slices.SortFunc(far, func(a, b farTarget) int {
+		if c := strings.Compare(a.node, b.node); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.token, b.token)
+	})
+	for i := 0; i < len(far); {
+		node := far[i].node
+		toks := l.farToks[:0]
+		for ; i < len(far) && far[i].node == node; i++ {
+			if len(toks) == 0 || !bytes.Equal(toks[len(toks)-1], far[i].token) {
+				toks = append(toks, far[i].token)
+			}
+		}
+		l.srv.cfg.Cluster.Send(node, in.name, toks, relay)
+		clear(toks)
+		l.farToks = toks[:0]
+	}
+	clear(far)
+	l.far = far[:0]
 }

@@ -18,14 +18,15 @@ import (
 // room is published and never change. members[i] belongs to loop i: only
 // that loop adds or removes its conns there, so a "*" or a batch reaches a
 // loop's members of the room without a lock. size and queued are guarded by
-// rooms.mu (size is atomic so the batcher and Stats read it without the
-// lock); interval and due are the batcher's, under Server.batchMu.
+// rooms.mu (size and remote are atomic so the batcher, Stats and relays
+// read them without the lock); interval and due are the batcher's, under Server.batchMu.
 type room struct {
 	name     string
 	presence *state.Presence
 	members  []members // by loop id
 
 	size   atomic.Int32 // members, all loops together
+	remote atomic.Int32 // users of other nodes of the cluster listed here
 	queued bool         // listed in rooms.pending
 
 	interval time.Duration // least time between two of its batches (budget.go)
@@ -74,12 +75,7 @@ func (s *Server) enter(name []byte) (*room, int) {
 		if s.cfg.MaxRooms > 0 && len(rs.byName) >= s.cfg.MaxRooms {
 			return nil, roomTooMany
 		}
-		r = &room{
-			name:     string(name),
-			presence: state.NewPresence(s.limits),
-			members:  make([]members, s.cfg.Loops),
-			interval: s.cfg.BatchInterval,
-		}
+		r = s.newRoom(string(name))
 		rs.byName[r.name] = r
 	}
 	if s.cfg.MaxRoomConns > 0 && int(r.size.Load()) >= s.cfg.MaxRoomConns {
@@ -93,10 +89,54 @@ func (s *Server) enter(name []byte) (*room, int) {
 func (s *Server) leave(r *room) {
 	rs := &s.rooms
 	rs.mu.Lock()
-	if r.size.Add(-1) == 0 && rs.byName[r.name] == r {
+	if r.size.Add(-1) == 0 && r.remote.Load() == 0 && rs.byName[r.name] == r {
 		delete(rs.byName, r.name)
 	}
 	rs.mu.Unlock()
+}
+
+// enterRemote lists a user of another node in the room called name,
+// creating the room if needed. The room limits are local: they bound this
+// node's clients, not the cluster's.
+func (s *Server) enterRemote(name string) *room {
+	rs := &s.rooms
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.byName[name]
+	if r == nil {
+		r = s.newRoom(name)
+		rs.byName[name] = r
+	}
+	r.remote.Add(1)
+	return r
+}
+
+// leaveRemote removes a user of another node from r, and r from the set
+// once it is empty.
+func (s *Server) leaveRemote(r *room) {
+	rs := &s.rooms
+	rs.mu.Lock()
+	if r.remote.Add(-1) == 0 && r.size.Load() == 0 && rs.byName[r.name] == r {
+		delete(rs.byName, r.name)
+	}
+	rs.mu.Unlock()
+}
+
+// roomNamed is the room called name, or nil when nobody is in it here.
+func (s *Server) roomNamed(name string) *room {
+	rs := &s.rooms
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.byName[name]
+}
+
+func (s *Server) newRoom(name string) *room {
+	return &room{
+		name:     name,
+		presence: state.NewPresence(s.limits),
+		members:  make([]members, s.cfg.Loops),
+		interval: s.cfg.BatchInterval,
+	}
 }
 
 // changed is called after every change to r's presence: r's next batch

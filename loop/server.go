@@ -26,7 +26,9 @@ type Server struct {
 	log        *slog.Logger
 	eng        gnet.Engine
 	addr       string
-	table      *state.Table[*conn] // every user of every room, by token
+	table      *state.Table[*conn]   // every user of every room, by token
+	remotes    *state.Table[*remote] // users of other nodes of the cluster, by token (cluster.go)
+	remoteJobs []*job                // scratch of DeliverRemote, the cluster's goroutine's
 	rooms      rooms
 	limits     state.Limits // of properties, for each room's presence
 	active     atomic.Int64 // open (upgraded) connections, for -max-conns
@@ -81,10 +83,11 @@ func Start(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		table: state.NewTable[*conn](256),
-		rooms: rooms{byName: map[string]*room{}},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		table:   state.NewTable[*conn](256),
+		remotes: state.NewTable[*remote](256),
+		rooms:   rooms{byName: map[string]*room{}},
 		limits: state.Limits{
 			MaxKeys: cfg.MaxProperties, MaxKeyBytes: cfg.MaxKeyBytes, MaxBytes: cfg.MaxPropertyBytes,
 		},
@@ -172,6 +175,9 @@ func (s *Server) Stats() Totals {
 	out.Conns = int(s.active.Load())
 	out.Rooms, out.LargestRoom = s.roomStats()
 	out.RoomsStretched, out.RoomIntervals = s.stretchedRooms()
+	if s.cfg.Cluster != nil {
+		out.ClusterTotals = s.cfg.Cluster.Stats()
+	}
 	out.Batches = s.batches.Load()
 	out.BatchEntries = s.batchEntries.Load()
 	return out

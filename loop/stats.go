@@ -22,7 +22,7 @@ import (
 // counter is one line here; the loop then counts with l.stats.Name.Add.
 // Every field is a T: addTo sums them by position.
 type counters[T any] struct {
-	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room) and busy (503: too many tokens waiting to be verified)."`
+	Upgraded          T `metric:"connections_accepted_total{outcome=upgraded}" help:"TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room), busy (503: too many tokens waiting to be verified) and unsynced (503: a node of a cluster that has not loaded the cluster's state yet)."`
 	BadHandshakes     T `metric:"connections_accepted_total{outcome=bad_handshake}"`  // 400/426/431 answers
 	OriginRefused     T `metric:"connections_accepted_total{outcome=origin_refused}"` // 403 answers
 	Full              T `metric:"connections_accepted_total{outcome=full}"`           // 503 answers (max-conns)
@@ -36,6 +36,7 @@ type counters[T any] struct {
 	Unauthorized      T `metric:"connections_accepted_total{outcome=unauthorized}"`   // 401: no token, or a bad one (-auth-key)
 	Forbidden         T `metric:"connections_accepted_total{outcome=forbidden}"`      // 403: a token for another room
 	Busy              T `metric:"connections_accepted_total{outcome=busy}"`           // 503: the token verifiers' queue was full
+	Unsynced          T `metric:"connections_accepted_total{outcome=unsynced}"`       // 503: the cluster's state is not loaded yet
 
 	// Each close counts once: a protocol error's under its close code
 	// (Stats.ProtocolClose), every other under its reason here.
@@ -119,6 +120,8 @@ type Totals struct {
 	LargestRoom    int           `metric:"room_members_max" help:"Members of the largest room."`
 	RoomsStretched int           `metric:"rooms_stretched" help:"Rooms whose changes batches the presence budget spaces out beyond -flush-interval now."`
 	RoomIntervals  RoomIntervals `metric:"room_flush_interval_milliseconds{room}" help:"The batch interval of the largest rooms the presence budget stretches now (at most 20 rooms; every other room flushes every -flush-interval)."`
+
+	ClusterTotals // zero without -nats
 
 	Batches      uint64 `metric:"flushes_total" help:"Changes packets broadcast (flushes that had something to send)."`
 	BatchEntries uint64 `metric:"flush_entries_total" help:"Entries in the changes packets broadcast; divided by flushes_total, the entries per flush."`
