@@ -16,10 +16,17 @@ import (
 type fakeServer struct {
 	snap     loop.Totals
 	draining bool
+	health   string // when not draining
 }
 
 func (f *fakeServer) Stats() loop.Totals { return f.snap }
 func (f *fakeServer) Draining() bool     { return f.draining }
+func (f *fakeServer) Health() string {
+	if f.draining {
+		return "draining"
+	}
+	return f.health
+}
 
 // gathered is one collection: series (`name{a="x",b="y"}`) to value, and
 // each family's type and help.
@@ -102,8 +109,21 @@ func TestCollectorSeries(t *testing.T) {
 	s.NotFound, s.TooManyRooms, s.RoomFull = 33, 34, 35
 	s.Rooms, s.LargestRoom, s.RoomsStretched = 36, 37, 38
 	s.RoomIntervals = loop.RoomIntervals{"/big": 39}
-	s.Unauthorized, s.Forbidden, s.Busy = 40, 41, 42
+	s.Unauthorized, s.Forbidden, s.Busy, s.Unsynced = 40, 41, 42, 43
+	s.ClusterTotals = loop.ClusterTotals{Peers: 44, RemoteUsers: 45, Connected: 1, RelaysOut: 46, RelaysIn: 47,
+		Dropped: 48, PubFailed: 49, SlowConsumer: 50, Resyncs: 51, Deaths: 52}
 	want := map[string]float64{
+		`hangoutd_connections_accepted_total{outcome="unsynced"}`:       43,
+		`hangoutd_cluster_peers`:                                        44,
+		`hangoutd_cluster_remote_users`:                                 45,
+		`hangoutd_cluster_broker_connected`:                             1,
+		`hangoutd_cluster_relays_total{dir="out"}`:                      46,
+		`hangoutd_cluster_relays_total{dir="in"}`:                       47,
+		`hangoutd_cluster_dropped_total{where="outbox"}`:                48,
+		`hangoutd_cluster_dropped_total{where="publish"}`:               49,
+		`hangoutd_cluster_dropped_total{where="inbound"}`:               50,
+		`hangoutd_cluster_resyncs_total`:                                51,
+		`hangoutd_cluster_peer_deaths_total`:                            52,
 		`hangoutd_connections_accepted_total{outcome="not_found"}`:      33,
 		`hangoutd_connections_accepted_total{outcome="max_rooms"}`:      34,
 		`hangoutd_connections_accepted_total{outcome="max_room_conns"}`: 35,
@@ -177,7 +197,7 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_connections_open":           "GAUGE: WebSocket connections open now (upgraded, not yet closed).",
 		"hangoutd_outbound_queued_bytes":      "GAUGE: Bytes written but not yet taken by the kernel, summed over all connections (as of each loop's last write pass); bounded by -max-outbound-total.",
 		"hangoutd_draining":                   "GAUGE: 1 once a signal started the drain: new handshakes get 503.",
-		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room) and busy (503: too many tokens waiting to be verified).",
+		"hangoutd_connections_accepted_total": "COUNTER: TCP connections accepted, by how their request ended: upgraded, bad_handshake (400/426/431), origin_refused (403), full (503, -max-conns), draining (503), handshake_timeout, aborted (hung up first), http (plain HTTP request), not_found (404: a handshake on a path that names no room), max_rooms and max_room_conns (503), unauthorized (401: no token or a bad one), forbidden (403: a token for another room), busy (503: too many tokens waiting to be verified) and unsynced (503: a node of a cluster that has not loaded the cluster's state yet).",
 		"hangoutd_connections_closed_total":   "COUNTER: Upgraded connections closed, by reason and WebSocket close code (1006: the peer hung up without a close frame).",
 		"hangoutd_packets_received_total":     "COUNTER: Packets received, by kind: relay and changes (applied), invalid (refused with an error packet).",
 		"hangoutd_packets_invalid_total":      "COUNTER: Packets refused with an error packet, by error code.",
@@ -192,6 +212,13 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_rooms":                      "GAUGE: Rooms with someone in them.",
 		"hangoutd_room_members_max":           "GAUGE: Members of the largest room.",
 		"hangoutd_rooms_stretched":            "GAUGE: Rooms whose changes batches the presence budget spaces out beyond -flush-interval now.",
+		"hangoutd_cluster_peers":              "GAUGE: Other nodes heard from within the death timeout.",
+		"hangoutd_cluster_remote_users":       "GAUGE: Users of other nodes listed here.",
+		"hangoutd_cluster_broker_connected":   "GAUGE: 1 while the node is connected to the NATS broker.",
+		"hangoutd_cluster_relays_total":       "COUNTER: Relays sent to other nodes (one per node for a unicast, one for a \"*\") and received from them.",
+		"hangoutd_cluster_dropped_total":      "COUNTER: Records lost on their way: outbox (the outbox was full), publish (the broker was unreachable), inbound (this node fell behind the broker: slow consumer).",
+		"hangoutd_cluster_resyncs_total":      "COUNTER: Snapshots of another node's users fetched: at its start, after a gap in its records or a mismatch in its heartbeat.",
+		"hangoutd_cluster_peer_deaths_total":  "COUNTER: Nodes declared dead (silent past the death timeout, or replaced by a new start under the same name).",
 	}
 	got := gather(t, &fakeServer{}).kinds
 	for name, w := range want {

@@ -53,6 +53,11 @@ func TestHandlerPaths(t *testing.T) {
 			t.Errorf("draining %v, GET %s: %d %.200q; want %d with %q", tc.draining, tc.path, code, body, tc.status, tc.want)
 		}
 	}
+	// A node of a cluster cut off from its broker is not ready either.
+	srv.draining, srv.health = false, "broker unreachable"
+	if code, body := get("/readyz"); code != 503 || body != "broker unreachable\n" {
+		t.Errorf("cut off from the broker, GET /readyz: %d %q; want 503 with the reason", code, body)
+	}
 }
 
 // /metrics leaves out the process collector's network series, which count

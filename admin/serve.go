@@ -22,6 +22,7 @@ import (
 type Server interface {
 	Stats() loop.Totals
 	Draining() bool
+	Health() string // "" while it takes new clients, else why not
 }
 
 // Serve serves Handler on ln until the returned server is shut down. No
