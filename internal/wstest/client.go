@@ -116,6 +116,8 @@ type Client struct {
 	Token   string                                // own token
 	Welcome *Packet                               // the first message
 	Known   map[string]bool                       // who is connected
+	Repeats map[string]int                        // opens for a token already known, past the first batch (see applyBatch)
+	batches int                                   // changes batches applied after the welcome
 	Props   map[string]map[string]json.RawMessage // their properties
 	others  []*Packet                             // non-changes packets set aside by WaitFor
 }
@@ -129,6 +131,7 @@ func TryDial(t testing.TB, url, name string, opts ...Option) (*Client, *http.Res
 		notify: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		Known:  map[string]bool{},
+		Repeats: map[string]int{},
 		Props:  map[string]map[string]json.RawMessage{},
 	}
 	o := newOptions(opts)
@@ -503,9 +506,16 @@ func (c *Client) applyBatch(p *Packet) {
 				c.Name, tok, s, p)
 		}
 	}
+	c.batches++
 	for _, e := range p.Changes {
 		switch e.Type {
 		case "open":
+			// The contract lets the first batch after the welcome repeat
+			// what the welcome held; a later open of a known token is a
+			// server that lost track of what it announced.
+			if c.Known[e.Token] && c.batches > 1 {
+				c.Repeats[e.Token]++
+			}
 			c.Known[e.Token] = true
 		case "close":
 			delete(c.Known, e.Token)

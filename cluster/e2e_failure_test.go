@@ -1,0 +1,157 @@
+package cluster_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"hangoutd/cluster"
+	"hangoutd/internal/wstest"
+	"hangoutd/loop"
+)
+
+// closeBound is the contract's bound from a node's death or cut-off to the
+// close entries for its users on every other node.
+const closeBound = 5 * time.Second
+
+// patient is a client option for waits that span a node's death timeout.
+var patient = wstest.WithTimeout(20 * time.Second)
+
+// within fails the test when took is over bound, and logs it either way:
+// the figure is what docs/cluster.md reports.
+func within(t *testing.T, what string, took, bound time.Duration) {
+	t.Helper()
+	t.Logf("%s: %v", what, took.Round(time.Millisecond))
+	if took > bound {
+		t.Errorf("%s took %v, over %v", what, took.Round(time.Millisecond), bound)
+	}
+}
+
+// A node that stops says goodbye: its users are closed on the others at
+// once. Started again under the same name, its new users are announced
+// once, and its new clients are welcomed with everyone.
+func TestClusterNodeStopAndRestart(t *testing.T) {
+	b, ns := startNodes(t, 2)
+	a := wstest.Connect(t, ns[0].url, "a", patient)
+	bb := wstest.Connect(t, ns[1].url, "b", patient)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+
+	start := time.Now()
+	ns[1].stop()
+	a.WaitKnows(a.Token)
+	within(t, "closes after a node stopped", time.Since(start), closeBound)
+
+	n1 := startNode(t, b.url(), "n1")
+	b2 := wstest.Connect(t, n1.url, "b2")
+	if !b2.KnowsExactly(a.Token, b2.Token) {
+		t.Errorf("welcome on the restarted node lists %v, want a and b2", b2.KnownList())
+	}
+	a.WaitKnows(a.Token, b2.Token)
+	a.Send(fmt.Sprintf(`{"to":%q,"type":"hi"}`, b2.Token))
+	b2.ExpectRelay(a.Token, "hi", "null")
+	checkOpensOnce(t, a, b2)
+}
+
+// A node whose connection to the broker freezes (a proxy that stops
+// passing bytes, as a dead switch would) is dead to the others within the
+// bound, and they to it; each side keeps serving its own clients; after
+// the thaw every view heals, with no open repeated.
+func TestClusterFrozenBrokerConnection(t *testing.T) {
+	b := startBroker(t, 0)
+	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", b.port))
+	n0 := startNode(t, b.url(), "n0")
+	n1 := startNode(t, b.url(), "n1")
+	n2 := startNode(t, px.url(), "n2")
+	a := wstest.Connect(t, n0.url, "a", patient)
+	bb := wstest.Connect(t, n1.url, "b", patient)
+	c := wstest.Connect(t, n2.url, "c", patient)
+	c2 := wstest.Connect(t, n2.url, "c2", patient)
+	all := []*wstest.Client{a, bb, c, c2}
+	for _, cl := range all {
+		cl.WaitKnows(wstest.Tokens(all...)...)
+	}
+
+	start := time.Now()
+	px.freeze()
+	a.WaitKnows(a.Token, bb.Token)
+	within(t, "n2's users closed on n0 after the freeze", time.Since(start), closeBound)
+	c.WaitKnows(c.Token, c2.Token)
+	within(t, "n0's and n1's users closed on n2 after the freeze", time.Since(start), closeBound)
+	bb.WaitKnows(a.Token, bb.Token)
+	waitUntil(t, "n2 reports the broker unreachable", 10*time.Second, func() bool { return n2.cl.Health() != "" })
+
+	// Each side serves its own clients meanwhile.
+	c.Send(fmt.Sprintf(`{"to":%q,"type":"local","data":1}`, c2.Token))
+	c2.ExpectRelay(c.Token, "local", "1")
+	a.Send(`{"to":"*","type":"side","data":2}`)
+	a.ExpectRelay(a.Token, "side", "2")
+	bb.ExpectRelay(a.Token, "side", "2")
+
+	start = time.Now()
+	px.thaw()
+	for _, cl := range all {
+		cl.WaitKnows(wstest.Tokens(all...)...)
+	}
+	t.Logf("views healed %v after the thaw", time.Since(start).Round(time.Millisecond))
+	waitUntil(t, "n2 reports itself ready", 10*time.Second, func() bool { return n2.cl.Health() == "" })
+	c.Send(fmt.Sprintf(`{"to":%q,"type":"back","data":3}`, a.Token))
+	a.ExpectRelay(c.Token, "back", "3")
+	checkOpensOnce(t, all...)
+}
+
+// A broker that goes away and comes back: every node reports itself not
+// ready meanwhile, closes the other nodes' users after the death timeout,
+// and heals within the bound once the broker is back.
+func TestClusterBrokerRestart(t *testing.T) {
+	b := startBroker(t, 0)
+	n0 := startNode(t, b.url(), "n0")
+	n1 := startNode(t, b.url(), "n1")
+	a := wstest.Connect(t, n0.url, "a", patient)
+	bb := wstest.Connect(t, n1.url, "b", patient)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+
+	port := b.port
+	b.stop()
+	for _, n := range []*node{n0, n1} {
+		waitUntil(t, n.name+" reports the broker unreachable", 10*time.Second, func() bool {
+			return n.cl.Health() == "cluster: broker unreachable"
+		})
+	}
+	a.WaitKnows(a.Token) // past the death timeout: each side alone
+	bb.WaitKnows(bb.Token)
+
+	start := time.Now()
+	startBroker(t, port)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+	within(t, "views healed after the broker came back", time.Since(start), closeBound)
+	for _, n := range []*node{n0, n1} {
+		waitUntil(t, n.name+" reports itself ready", 10*time.Second, func() bool { return n.cl.Health() == "" })
+	}
+	a.Send(fmt.Sprintf(`{"to":%q,"type":"again"}`, bb.Token))
+	bb.ExpectRelay(a.Token, "again", "null")
+}
+
+// A node that cannot reach its broker at start serves its own clients
+// after SyncWait, and joins the others once the broker is there.
+func TestClusterStartWithoutBroker(t *testing.T) {
+	b := startBroker(t, 0)
+	port := b.port
+	b.stop()
+	short := func(c *cluster.Config, _ *loop.Config) { c.SyncWait = time.Second }
+	n0 := startNode(t, fmt.Sprintf("nats://127.0.0.1:%d", port), "n0", short)
+	a := wstest.Connect(t, n0.url, "a", patient)
+	if !a.KnowsExactly(a.Token) {
+		t.Errorf("welcome lists %v", a.KnownList())
+	}
+	if n0.cl.Health() == "" {
+		t.Errorf("a node without its broker reports itself ready")
+	}
+	b = startBroker(t, port)
+	n1 := startNode(t, b.url(), "n1")
+	bb := wstest.Connect(t, n1.url, "b", patient)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+}

@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// peer is what this node knows of another: its current start (epoch), the
+// number of the last presence record applied, and its users. Only the
+// inbound goroutine (run) touches peers.
+type peer struct {
+	name  string
+	epoch uint64
+	seq   uint64
+	users map[string]*remoteUser
+	dead  bool // silent past DeadAfter, or said goodbye: its users are closed
+
+	syncing  bool      // a snapshot is wanted: presence records are held meanwhile
+	fetching bool      // a fetch is under way
+	retryAt  time.Time // when a failed fetch may be tried again
+	held     []held    // presence records that came while syncing, in order
+	lost     bool      // held overflowed: resync again after the snapshot
+	behind   uint64    // the seq a heartbeat announced that was not applied yet
+	gen      uint64    // snapshot generation, for the diff
+}
+
+type remoteUser struct {
+	room  string
+	props propMap
+	gen   uint64
+}
+
+type held struct {
+	kind    byte
+	payload []byte // points into a message nats.go gave us, ours to keep
+}
+
+// maxHeld bounds the records held for one peer while its snapshot comes.
+const maxHeld = 1 << 20
+
+// run is the inbound goroutine: it alone changes the view of the other
+// nodes, and so it alone tells the server about their users.
+func (n *Node) run() {
+	defer n.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case m := <-n.msgs:
+			n.onStream(m)
+		case h := <-n.hbs:
+			n.onHeartbeat(h)
+		case s := <-n.snaps:
+			n.onSnapshot(s)
+		case now := <-tick.C:
+			n.check(now)
+		}
+	}
+}
+
+// onStream applies a message of another node's records.
+func (n *Node) onStream(m *nats.Msg) {
+	r := reader{b: m.Data}
+	epoch, sender := r.head()
+	if r.err != nil {
+		n.log.Warn("cluster: malformed message dropped", "subject", m.Subject)
+		return
+	}
+	p := n.peers[string(sender)]
+	switch {
+	case p == nil || epoch > p.epoch:
+		p = n.meet(string(sender), epoch)
+	case epoch < p.epoch || p.dead:
+		p = nil // an old start's, or a dead node's: its relays still go out, its presence does not count
+	}
+	for {
+		kind, payload := r.record()
+		switch kind {
+		case 0:
+			if r.err != nil {
+				n.log.Warn("cluster: malformed record dropped", "subject", m.Subject)
+			}
+			return
+		case kindOpen, kindClose, kindProps:
+			if p != nil {
+				n.onPresence(p, kind, payload)
+			}
+		case kindBroadcast, kindUnicast:
+			rl, err := decodeRelay(kind, payload, n.scratch)
+			if err != nil {
+				continue
+			}
+			n.relaysIn.Add(1)
+			n.local.DeliverRemote(string(rl.room), rl.tokens, rl.body)
+			clear(rl.tokens)
+			n.scratch = rl.tokens[:0]
+		}
+	}
+}
+
+// meet notes a node, or a new start of one: the old start's users are
+// closed at once, and the new one's snapshot is fetched.
+func (n *Node) meet(name string, epoch uint64) *peer {
+	p := n.peers[name]
+	if p == nil {
+		p = &peer{name: name, users: map[string]*remoteUser{}}
+		n.peers[name] = p
+		n.log.Info("cluster: node joined", "peer", name)
+	} else {
+		if len(p.users) > 0 {
+			n.deaths.Add(1)
+		}
+		n.dropUsers(p)
+		n.log.Info("cluster: node restarted", "peer", name)
+	}
+	n.heardMu.Lock() // a message from it is a sign of life, heartbeat or not
+	n.heard[name] = time.Now()
+	n.heardMu.Unlock()
+	p.epoch, p.seq, p.dead, p.behind = epoch, 0, false, 0
+	p.held, p.lost = nil, false
+	n.resync(p)
+	return p
+}
+
+// onPresence applies one presence record of p, holding it while a
+// snapshot is awaited, or asking for one on a gap.
+func (n *Node) onPresence(p *peer, kind byte, payload []byte) {
+	rec, err := decodePresence(kind, payload)
+	if err != nil {
+		return
+	}
+	switch {
+	case p.syncing:
+		if len(p.held) < maxHeld {
+			p.held = append(p.held, held{kind, payload})
+		} else {
+			p.lost = true
+		}
+	case rec.seq <= p.seq:
+		// already applied (a snapshot held it)
+	case rec.seq != p.seq+1:
+		p.held = append(p.held[:0], held{kind, payload})
+		n.resync(p)
+	default:
+		n.apply(p, rec)
+	}
+}
+
+// apply makes one presence record of p true here.
+func (n *Node) apply(p *peer, rec presence) {
+	p.seq = rec.seq
+	switch rec.kind {
+	case kindOpen:
+		n.addUser(p, string(rec.token), &remoteUser{room: string(rec.room), props: mergeProps(nil, rec.data)}, rec.data)
+	case kindClose:
+		n.removeUser(p, string(rec.token))
+	case kindProps:
+		u := p.users[string(rec.token)]
+		if u == nil {
+			return
+		}
+		u.props = mergeProps(u.props, rec.data)
+		n.local.ChangeRemote(string(rec.token), rec.data)
+	}
+}
+
+func (n *Node) addUser(p *peer, token string, u *remoteUser, props []byte) {
+	if old := p.users[token]; old != nil {
+		n.removeUser(p, token)
+	}
+	p.users[token] = u
+	n.nRemote.Add(1)
+	if len(props) == 0 {
+		props = nil
+	}
+	n.local.AddRemote(p.name, u.room, token, props)
+}
+
+func (n *Node) removeUser(p *peer, token string) {
+	if _, ok := p.users[token]; !ok {
+		return
+	}
+	delete(p.users, token)
+	n.nRemote.Add(-1)
+	n.local.RemoveRemote(token)
+}
+
+// dropUsers closes every user of p here.
+func (n *Node) dropUsers(p *peer) {
+	for token := range p.users {
+		n.local.RemoveRemote(token)
+	}
+	n.nRemote.Add(-int64(len(p.users)))
+	clear(p.users)
+}
+
+// kill declares p dead: its users are closed in one batch.
+func (n *Node) kill(p *peer, why string) {
+	n.deaths.Add(1)
+	n.log.Warn("cluster: node gone; its users are closed", "peer", p.name, "why", why, "users", len(p.users))
+	n.dropUsers(p)
+	p.dead, p.seq, p.behind = true, 0, 0
+	p.syncing, p.held, p.lost = false, nil, false
+}
+
+// onHeartbeat follows what a heartbeat says of its node: a new node or
+// start is met, a dead one revived, and a node whose records this one
+// misses (its count or number disagree) is resynced.
+func (n *Node) onHeartbeat(h heartbeat) {
+	p := n.peers[h.Node]
+	switch {
+	case p != nil && h.Epoch < p.epoch:
+		return // an old start's
+	case h.Bye:
+		if p != nil && h.Epoch == p.epoch && !p.dead {
+			n.kill(p, "stopped")
+		}
+		return
+	case p == nil || h.Epoch > p.epoch:
+		n.meet(h.Node, h.Epoch)
+		return
+	case p.dead:
+		n.log.Info("cluster: node back", "peer", p.name)
+		p.dead = false
+		n.resync(p)
+		return
+	case p.syncing:
+		return
+	}
+	switch {
+	case p.seq == h.Seq:
+		p.behind = 0
+		if len(p.users) != h.Users {
+			n.log.Warn("cluster: user count disagrees; resyncing", "peer", p.name, "here", len(p.users), "there", h.Users)
+			n.resync(p)
+		}
+	case p.seq < h.Seq:
+		// Records may still be on their way: a heartbeat can overtake
+		// them. A number still missing a heartbeat later is lost.
+		if p.behind != 0 && p.seq < p.behind {
+			n.log.Warn("cluster: records missed; resyncing", "peer", p.name, "applied", p.seq, "announced", p.behind)
+			n.resync(p)
+			return
+		}
+		p.behind = h.Seq
+	}
+}
+
+// check runs every 100 ms: it declares silent nodes dead, retries failed
+// snapshot fetches, and opens the door to clients once the view is loaded.
+func (n *Node) check(now time.Time) {
+	live := 0
+	syncing := false
+	for _, p := range n.peers {
+		if p.dead {
+			continue
+		}
+		if now.Sub(n.heardFrom(p.name)) > n.cfg.DeadAfter {
+			n.kill(p, "silent")
+			continue
+		}
+		live++
+		if p.syncing {
+			syncing = true
+			if !p.fetching && now.After(p.retryAt) {
+				n.resync(p)
+			}
+		}
+	}
+	n.nPeers.Store(int64(live))
+	if !n.synced.Load() {
+		waited := now.Sub(n.start)
+		if (waited >= helloWait && n.connected.Load() && !syncing) || waited >= n.cfg.SyncWait {
+			n.synced.Store(true)
+			n.log.Info("cluster: state loaded; taking clients", "peers", live, "remote_users", n.nRemote.Load(), "after", waited.Round(time.Millisecond))
+		}
+	}
+}
