@@ -418,9 +418,11 @@ func TestDeployEnvFile(t *testing.T) {
 	if len(env) < len(flags) {
 		t.Errorf("deploy/hangoutd.env shows %d settings; hangoutd has %d flags", len(env), len(flags))
 	}
-	// Free ports instead of the file's fixed ones, and no key file (the
-	// example path is on no test machine); everything else as written.
-	env = append(env, "HANGOUTD_ADDR=127.0.0.1:0", "HANGOUTD_ADMIN=127.0.0.1:0", "HANGOUTD_AUTH_KEY=")
+	// Free ports instead of the file's fixed ones, and no key file or
+	// broker (the example paths and hosts are on no test machine);
+	// everything else as written.
+	env = append(env, "HANGOUTD_ADDR=127.0.0.1:0", "HANGOUTD_ADMIN=127.0.0.1:0", "HANGOUTD_AUTH_KEY=",
+		"HANGOUTD_NATS=", "HANGOUTD_NATS_CREDS=")
 	e2eStart(t, e2eEnv(env...))
 }
 

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"hangoutd/auth"
+	"hangoutd/cluster"
 	"hangoutd/loop"
 )
 
@@ -34,15 +35,18 @@ type textFlags struct {
 	origins, level, trustProxy string
 	authKey, authAudience      string
 	authIssuer                 string
+	nats, natsCreds, node      string
+	natsPrefix                 string
 }
 
 // settings are what hangoutd runs with, once flags and environment are
 // read and checked.
 type settings struct {
-	cfg   loop.Config
-	ops   opsConfig
-	level slog.Level
-	flags *flag.FlagSet // every flag, for the start-up line
+	cfg     loop.Config
+	ops     opsConfig
+	cluster *cluster.Config // nil without -nats
+	level   slog.Level
+	flags   *flag.FlagSet // every flag, for the start-up line
 }
 
 // parseConfig reads flags, each defaulting to HANGOUTD_<NAME> from the
@@ -63,8 +67,40 @@ func parseConfig(args, environ []string, usage io.Writer) (settings, error) {
 		return s, envErr
 	}
 	var err error
-	s.level, err = settle(&s.cfg, s.ops, text)
+	if s.level, err = settle(&s.cfg, s.ops, text); err != nil {
+		return s, err
+	}
+	s.cluster, err = settleCluster(text, s.cfg.Addr)
 	return s, err
+}
+
+// settleCluster reads the cluster's flags: nil without -nats.
+func settleCluster(text textFlags, addr string) (*cluster.Config, error) {
+	if text.nats == "" {
+		if text.natsCreds != "" || text.node != "" || text.natsPrefix != cluster.DefaultPrefix {
+			return nil, errors.New("invalid value for -nats-creds, -node or -nats-prefix: they need -nats")
+		}
+		return nil, nil
+	}
+	c := &cluster.Config{URLs: text.nats, Creds: text.natsCreds, Node: text.node, Prefix: text.natsPrefix}
+	if c.Node == "" {
+		c.Node = cluster.DefaultNode(addr)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid value for -%s", firstLine(err.Error()))
+	}
+	return c, nil
+}
+
+// redactURLs hides the passwords of a list of URLs, for the log.
+func redactURLs(list string) string {
+	parts := splitList(list)
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // maxLoops is the most event loops gnet runs; it would start no more
@@ -96,6 +132,10 @@ func (s settings) inForce(addr, admin string) []any {
 		"allowed-origins": strings.Join(s.cfg.AllowedOrigins, ","),
 		"trust-proxy":     strings.Join(prefixes, ","),
 		"log-level":       strings.ToLower(s.level.String()),
+		"nats":            redactURLs(s.flags.Lookup("nats").Value.String()),
+	}
+	if s.cluster != nil {
+		resolved["node"] = s.cluster.Node
 	}
 	out := []any{"addr", addr} // first: tests and operators look for it
 	s.flags.VisitAll(func(f *flag.Flag) {
@@ -142,6 +182,10 @@ func defineFlags(cfg *loop.Config, ops *opsConfig, text *textFlags) *flag.FlagSe
 	fs.StringVar(&text.authKey, "auth-key", "", "file holding the key that signs access tokens: an HMAC secret or a PEM public key (RSA, ECDSA P-256/P-384, Ed25519); every handshake then needs a JWT; re-read on SIGHUP; empty = no tokens")
 	fs.StringVar(&text.authAudience, "auth-audience", "", "with -auth-key: the aud a token must name; empty = not checked")
 	fs.StringVar(&text.authIssuer, "auth-issuer", "", "with -auth-key: the iss a token must name; empty = not checked")
+	fs.StringVar(&text.nats, "nats", "", "NATS broker URLs, comma-separated (nats://, tls://, user:password@ allowed): join the servers using it into one cluster; empty = a single node")
+	fs.StringVar(&text.natsCreds, "nats-creds", "", "with -nats: a NATS credentials file (JWT and seed)")
+	fs.StringVar(&text.node, "node", "", "with -nats: this node's name, unique in the cluster (default: host name and port, dots as _)")
+	fs.StringVar(&text.natsPrefix, "nats-prefix", cluster.DefaultPrefix, "with -nats: the first token of every subject, so several clusters can share a broker")
 	return fs
 }
 

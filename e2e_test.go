@@ -244,6 +244,12 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-admin", "127.0.0.1:99999"}, "-admin"},
 		{nil, []string{"-allowed-origins", "https://a.example/app"}, "-allowed-origins.*path"},
 		{nil, []string{"-allowed-origins", "a.example"}, "-allowed-origins"},
+		{nil, []string{"-nats", "http://broker:4222"}, "-nats.*scheme"},
+		{nil, []string{"-nats", "nats://"}, "-nats.*no host"},
+		{nil, []string{"-nats", "nats://a:4222", "-node", "a.b"}, "-node.*dots"},
+		{nil, []string{"-nats", "nats://a:4222", "-nats-prefix", "x.*"}, "-nats-prefix"},
+		{nil, []string{"-nats", "nats://a:4222", "-nats-creds", "/no/such/file.creds"}, "-nats-creds"},
+		{nil, []string{"-node", "n1"}, "need -nats"},
 		// From the environment, naming the variable or the flag will do.
 		{[]string{"HANGOUTD_FLUSH_INTERVAL=banana"}, nil, "flush.interval"},
 		{[]string{"HANGOUTD_MAX_MESSAGE=-1"}, nil, "max.message"},

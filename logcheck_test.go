@@ -45,6 +45,18 @@ func (l *logLines) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
+// contains reports whether a line holds s.
+func (l *logLines) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // expectError declares that ERROR lines matching re are part of the test.
 func (l *logLines) expectError(re string) {
 	l.mu.Lock()

@@ -26,6 +26,7 @@ import (
 	"hangoutd/admin"
 	"hangoutd/auth"
 	"hangoutd/bench"
+	"hangoutd/cluster"
 	"hangoutd/loop"
 )
 
@@ -71,6 +72,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	var node *cluster.Node
+	if st.cluster != nil {
+		c := *st.cluster
+		c.Logger = log
+		if node, err = cluster.New(c); err != nil {
+			fmt.Fprintln(stderr, "hangoutd:", err)
+			return 2
+		}
+		cfg.Cluster = node
+	}
 	srv, err := loop.Start(cfg)
 	if err != nil {
 		if adminLn != nil {
@@ -78,6 +89,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "hangoutd:", err)
 		return 1
+	}
+	if node != nil {
+		// Handshakes get 503 until the node has loaded the cluster's
+		// state; the node starts once the server it serves exists.
+		if err := node.Start(srv); err != nil {
+			fmt.Fprintln(stderr, "hangoutd:", err)
+			_ = srv.Shutdown(context.Background())
+			return 1
+		}
 	}
 	logLimit(log)
 	// The process's memory policy: the heap guard's soft limit, and free
@@ -110,6 +130,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if node != nil {
+		node.Close() // after the server: its users' closes go out first
 	}
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(ctx)
