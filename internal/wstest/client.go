@@ -126,13 +126,13 @@ type Client struct {
 // never fails the test itself, so it may run off the test's goroutine.
 func TryDial(t testing.TB, url, name string, opts ...Option) (*Client, *http.Response, error) {
 	c := &Client{
-		Name:   name,
-		t:      t,
-		notify: make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		Known:  map[string]bool{},
+		Name:    name,
+		t:       t,
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		Known:   map[string]bool{},
 		Repeats: map[string]int{},
-		Props:  map[string]map[string]json.RawMessage{},
+		Props:   map[string]map[string]json.RawMessage{},
 	}
 	o := newOptions(opts)
 	o.dial.OnPingReceived = func(context.Context, []byte) bool { c.Pings.Add(1); return true }
