@@ -179,14 +179,14 @@ func (l *eventLoop) welcome(c *conn, resp []byte, r *room, props state.Props, ra
 	l.join(c)                            // before the welcome is cut: see members
 	l.iov = append(l.iov[:0], resp, nil) // [1]: the frame header, once the length is known
 	iov, n := r.presence.JoinWith(c.token, props, l.iov)
+	if cl := s.cfg.Cluster; cl != nil {
+		cl.Joined(c.token, r.name, rawProps) // before the write, which may close c and tell Left
+	}
 	l.hdr = codec.AppendFrameHeader(l.hdr[:0], ws.OpText, n)
 	iov[1] = l.hdr
 	written := writeAll(c, iov) // may run OnClose: a failed write closes c
 	clear(iov)                  // do not pin an old snapshot
 	l.iov = iov[:0]
-	if cl := s.cfg.Cluster; cl != nil {
-		cl.Joined(c.token, r.name, rawProps)
-	}
 	if c.state == stateOpen { // a failed write has closed it
 		l.note(c)
 	}
