@@ -23,6 +23,13 @@ type Local interface {
 	DeliverRemote(room string, tokens [][]byte, relay []byte)
 }
 
+// inboundMessages is how many messages of other nodes' records may wait
+// for the inbound goroutine; past it nats.go drops them (counted as slow
+// consumer, healed by resync). With messages of at most maxMessage bytes,
+// that bounds what waits to 1 GiB, and it is far less in practice: a
+// message holds what a peer's publisher found queued at one wake.
+const inboundMessages = 4096
+
 // Node is this server's place in a cluster: it tells the other nodes about
 // its users and relays, and tells the server about theirs. It implements
 // loop.Cluster.
@@ -82,7 +89,7 @@ func New(cfg Config) (*Node, error) {
 		subjSnap:  p + ".snap." + name,
 		subjTo:    p + ".to." + name,
 		subjPeers: p + ".all.*",
-		msgs:      make(chan *nats.Msg, 1<<16),
+		msgs:      make(chan *nats.Msg, inboundMessages),
 		hbs:       make(chan heartbeat, 1024),
 		snaps:     make(chan snapshot, 16),
 		heard:     map[string]time.Time{},
