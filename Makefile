@@ -4,7 +4,7 @@ BIN     := bin/hangoutd
 FUZZTIME ?= 30s
 SHELL   := /bin/bash
 
-.PHONY: all build run test test-short vet fmt-check fuzz bench clean
+.PHONY: all build run cluster test test-short vet fmt-check fuzz bench clean
 
 all: build
 
@@ -13,6 +13,12 @@ build:
 
 run: build
 	./$(BIN)
+
+# A local cluster to try: a nats-server built from the pinned module and
+# three nodes joined through it (deploy/cluster-local.sh says where).
+cluster: build
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	deploy/cluster-local.sh
 
 # The whole suite: formatting, vet, race-checked unit and end-to-end tests
 # (fuzz seed corpora included: plain `go test` runs them). testreport prints
@@ -37,7 +43,7 @@ fmt-check:
 # never meets Go 1.26's fuzzing deadline race).
 # New inputs are minimized once, briefly: the default minute of minimizing
 # would eat short runs.
-FUZZPKGS := ./codec/ ./state/
+FUZZPKGS := ./codec/ ./state/ ./cluster/
 fuzz:
 	@for p in $(FUZZPKGS); do \
 		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
