@@ -134,14 +134,27 @@ func TestClusterBrokerRestart(t *testing.T) {
 	bb.ExpectRelay(a.Token, "again", "null")
 }
 
-// A node that cannot reach its broker at start serves its own clients
-// after SyncWait, and joins the others once the broker is there.
+// A node that cannot reach its broker at start answers handshakes 503
+// while it waits for the cluster's state, serves its own clients after
+// SyncWait, and joins the others once the broker is there.
 func TestClusterStartWithoutBroker(t *testing.T) {
 	b := startBroker(t, 0)
 	port := b.port
 	b.stop()
-	short := func(c *cluster.Config, _ *loop.Config) { c.SyncWait = time.Second }
-	n0 := startNode(t, fmt.Sprintf("nats://127.0.0.1:%d", port), "n0", short)
+	wait := time.Now().Add(2 * time.Second)
+	n0 := launchNode(t, fmt.Sprintf("nats://127.0.0.1:%d", port), "n0", func(c *cluster.Config, _ *loop.Config) {
+		c.SyncWait = 2 * time.Second
+	})
+	if time.Now().Before(wait) { // the usual case: not 2 s into its start yet
+		_, resp, err := wstest.TryDial(t, n0.url, "early")
+		if err == nil || resp == nil || resp.StatusCode != 503 {
+			t.Errorf("a handshake before the cluster's state is loaded: %v %v; want 503", resp, err)
+		}
+		if got := n0.srv.Stats().Unsynced; got != 1 {
+			t.Errorf("outcome=unsynced counted %d, want 1", got)
+		}
+	}
+	waitUntil(t, "n0 gives up waiting for the broker", 10*time.Second, n0.cl.Synced)
 	a := wstest.Connect(t, n0.url, "a", patient)
 	if !a.KnowsExactly(a.Token) {
 		t.Errorf("welcome lists %v", a.KnownList())
@@ -154,4 +167,46 @@ func TestClusterStartWithoutBroker(t *testing.T) {
 	bb := wstest.Connect(t, n1.url, "b", patient)
 	a.WaitKnows(a.Token, bb.Token)
 	bb.WaitKnows(a.Token, bb.Token)
+}
+
+// Records lost on the way (here: an outbox far too small, so most of a
+// burst is dropped) are healed by snapshots: every view converges, with
+// the properties, and no open is repeated to a client that knew the user.
+func TestClusterHealsLostRecords(t *testing.T) {
+	b := startBroker(t, 0)
+	n0 := startNode(t, b.url(), "n0")
+	n1 := startNode(t, b.url(), "n1", func(c *cluster.Config, _ *loop.Config) { c.OutboxBytes = 256 })
+	a := wstest.Connect(t, n0.url, "a", patient)
+	var cs []*wstest.Client
+	done := make(chan *wstest.Client)
+	for i := range 30 {
+		go func() {
+			c, _, err := wstest.TryDial(t, n1.url, fmt.Sprintf("c%d", i), patient)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- c
+		}()
+	}
+	for range 30 {
+		if c := <-done; c != nil {
+			c.ReadWelcome()
+			cs = append(cs, c)
+		}
+	}
+	for i, c := range cs {
+		c.SetProps(fmt.Sprintf(`{"i":%d}`, i))
+	}
+	want := append(wstest.Tokens(cs...), a.Token)
+	a.WaitKnows(want...)
+	for i, c := range cs {
+		a.WaitProp(c.Token, "i", fmt.Sprint(i))
+	}
+	checkOpensOnce(t, a)
+	if n1.srv.Stats().Dropped == 0 {
+		t.Errorf("n1 dropped no record: the test did not lose any")
+	}
+	if n0.srv.Stats().Resyncs < 2 {
+		t.Errorf("n0 resynced %d times: the loss was not healed by a snapshot", n0.srv.Stats().Resyncs)
+	}
 }

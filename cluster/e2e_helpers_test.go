@@ -68,6 +68,15 @@ type node struct {
 // until it takes clients.
 func startNode(t testing.TB, natsURL, name string, tune ...func(*cluster.Config, *loop.Config)) *node {
 	t.Helper()
+	n := launchNode(t, natsURL, name, tune...)
+	waitUntil(t, name+" loads the cluster's state", 10*time.Second, n.cl.Synced)
+	return n
+}
+
+// launchNode starts a server joined to the cluster at natsURL, and returns
+// at once: it may not take clients yet.
+func launchNode(t testing.TB, natsURL, name string, tune ...func(*cluster.Config, *loop.Config)) *node {
+	t.Helper()
 	log := wstest.ServerLogger(t, wstest.LogOptions{})
 	cc := cluster.Config{URLs: natsURL, Node: name, Logger: log}
 	lc := loop.DefaultConfig()
@@ -89,7 +98,6 @@ func startNode(t testing.TB, natsURL, name string, tune ...func(*cluster.Config,
 		t.Fatal(err)
 	}
 	t.Cleanup(n.stop)
-	waitUntil(t, name+" loads the cluster's state", 10*time.Second, cl.Synced)
 	return n
 }
 

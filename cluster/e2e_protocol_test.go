@@ -95,6 +95,12 @@ func TestClusterRelayExactlyOnce(t *testing.T) {
 	for _, r := range all {
 		expectNoRelay(t, r, "after each relay came once")
 	}
+	// n0 sent a's unicast to n1 and n2 (one each), and heard b's and c's
+	// packets once each.
+	st := ns[0].srv.Stats().ClusterTotals
+	if st.Peers != 2 || st.RemoteUsers != 2 || st.Connected != 1 || st.RelaysOut != 2 || st.RelaysIn != 2 {
+		t.Errorf("n0's cluster figures %+v; want 2 peers, 2 remote users, connected, 2 relays out and 2 in", st)
+	}
 }
 
 // Packets from one sender reach a receiver on another node in the order
