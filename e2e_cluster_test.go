@@ -2,30 +2,13 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"syscall"
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
+	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
 )
-
-// e2eBroker starts an embedded nats-server for child processes to join.
-func e2eBroker(t *testing.T) string {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready within 10s")
-	}
-	t.Cleanup(s.Shutdown)
-	return fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
-}
 
 // e2eNode starts a hangoutd joined to the broker at url as node name, and
 // waits until it takes clients.
@@ -47,7 +30,7 @@ func e2eNode(t *testing.T, url, name string) *e2eProc {
 // same name, its new clients are welcomed with everyone, and nobody sees
 // an open twice.
 func TestE2EBinaryClusterNodeKilled(t *testing.T) {
-	url := e2eBroker(t)
+	url := natstest.Start(t, 0).URL()
 	var nodes []*e2eProc
 	for i := range 3 {
 		nodes = append(nodes, e2eNode(t, url, fmt.Sprintf("n%d", i)))

@@ -42,7 +42,7 @@ func TestClusterNodeStopAndRestart(t *testing.T) {
 	a.WaitKnows(a.Token)
 	within(t, "closes after a node stopped", time.Since(start), closeBound)
 
-	n1 := startNode(t, b.url(), "n1")
+	n1 := startNode(t, b.URL(), "n1")
 	b2 := wstest.Connect(t, n1.url, "b2")
 	if !b2.KnowsExactly(a.Token, b2.Token) {
 		t.Errorf("welcome on the restarted node lists %v, want a and b2", b2.KnownList())
@@ -59,9 +59,9 @@ func TestClusterNodeStopAndRestart(t *testing.T) {
 // the thaw every view heals, with no open repeated.
 func TestClusterFrozenBrokerConnection(t *testing.T) {
 	b := startBroker(t, 0)
-	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", b.port))
-	n0 := startNode(t, b.url(), "n0")
-	n1 := startNode(t, b.url(), "n1")
+	px := startProxy(t, fmt.Sprintf("127.0.0.1:%d", b.Port))
+	n0 := startNode(t, b.URL(), "n0")
+	n1 := startNode(t, b.URL(), "n1")
 	n2 := startNode(t, px.url(), "n2")
 	a := wstest.Connect(t, n0.url, "a", patient)
 	bb := wstest.Connect(t, n1.url, "b", patient)
@@ -105,15 +105,15 @@ func TestClusterFrozenBrokerConnection(t *testing.T) {
 // and heals within the bound once the broker is back.
 func TestClusterBrokerRestart(t *testing.T) {
 	b := startBroker(t, 0)
-	n0 := startNode(t, b.url(), "n0")
-	n1 := startNode(t, b.url(), "n1")
+	n0 := startNode(t, b.URL(), "n0")
+	n1 := startNode(t, b.URL(), "n1")
 	a := wstest.Connect(t, n0.url, "a", patient)
 	bb := wstest.Connect(t, n1.url, "b", patient)
 	a.WaitKnows(a.Token, bb.Token)
 	bb.WaitKnows(a.Token, bb.Token)
 
-	port := b.port
-	b.stop()
+	port := b.Port
+	b.Stop()
 	for _, n := range []*node{n0, n1} {
 		waitUntil(t, n.name+" reports the broker unreachable", 10*time.Second, func() bool {
 			return n.cl.Health() == "cluster: broker unreachable"
@@ -139,8 +139,8 @@ func TestClusterBrokerRestart(t *testing.T) {
 // SyncWait, and joins the others once the broker is there.
 func TestClusterStartWithoutBroker(t *testing.T) {
 	b := startBroker(t, 0)
-	port := b.port
-	b.stop()
+	port := b.Port
+	b.Stop()
 	wait := time.Now().Add(2 * time.Second)
 	n0 := launchNode(t, fmt.Sprintf("nats://127.0.0.1:%d", port), "n0", func(c *cluster.Config, _ *loop.Config) {
 		c.SyncWait = 2 * time.Second
@@ -163,7 +163,7 @@ func TestClusterStartWithoutBroker(t *testing.T) {
 		t.Errorf("a node without its broker reports itself ready")
 	}
 	b = startBroker(t, port)
-	n1 := startNode(t, b.url(), "n1")
+	n1 := startNode(t, b.URL(), "n1")
 	bb := wstest.Connect(t, n1.url, "b", patient)
 	a.WaitKnows(a.Token, bb.Token)
 	bb.WaitKnows(a.Token, bb.Token)
@@ -174,8 +174,8 @@ func TestClusterStartWithoutBroker(t *testing.T) {
 // the properties, and no open is repeated to a client that knew the user.
 func TestClusterHealsLostRecords(t *testing.T) {
 	b := startBroker(t, 0)
-	n0 := startNode(t, b.url(), "n0")
-	n1 := startNode(t, b.url(), "n1", func(c *cluster.Config, _ *loop.Config) { c.OutboxBytes = 256 })
+	n0 := startNode(t, b.URL(), "n0")
+	n1 := startNode(t, b.URL(), "n1", func(c *cluster.Config, _ *loop.Config) { c.OutboxBytes = 256 })
 	a := wstest.Connect(t, n0.url, "a", patient)
 	var cs []*wstest.Client
 	done := make(chan *wstest.Client)

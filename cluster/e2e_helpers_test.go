@@ -14,44 +14,14 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"hangoutd/cluster"
+	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
 
-// broker is an embedded nats-server.
-type broker struct {
-	srv  *natsserver.Server
-	port int
-}
-
 // startBroker starts a broker on port (0: a free one).
-func startBroker(t testing.TB, port int) *broker {
-	t.Helper()
-	if port == 0 {
-		port = -1
-	}
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready within 10s")
-	}
-	t.Cleanup(s.Shutdown)
-	return &broker{srv: s, port: s.Addr().(*net.TCPAddr).Port}
-}
-
-func (b *broker) url() string { return b.srv.ClientURL() }
-
-// stop shuts the broker down and waits until it is gone.
-func (b *broker) stop() {
-	b.srv.Shutdown()
-	b.srv.WaitForShutdown()
-}
+func startBroker(t testing.TB, port int) *natstest.Broker { return natstest.Start(t, port) }
 
 // node is one server of a cluster, in this process.
 type node struct {

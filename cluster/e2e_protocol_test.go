@@ -6,18 +6,32 @@ import (
 	"slices"
 	"testing"
 
+	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
 )
 
 // startNodes starts a broker and n nodes joined through it.
-func startNodes(t *testing.T, n int) (*broker, []*node) {
+func startNodes(t *testing.T, n int) (*natstest.Broker, []*node) {
 	t.Helper()
 	b := startBroker(t, 0)
 	ns := make([]*node, n)
 	for i := range ns {
-		ns[i] = startNode(t, b.url(), fmt.Sprintf("n%d", i))
+		ns[i] = startNode(t, b.URL(), fmt.Sprintf("n%d", i))
 	}
 	return b, ns
+}
+
+// oneOnEach connects a client to each of three nodes and waits until
+// each knows all three.
+func oneOnEach(t *testing.T, ns []*node) (a, b, c *wstest.Client) {
+	t.Helper()
+	a = wstest.Connect(t, ns[0].url, "a")
+	b = wstest.Connect(t, ns[1].url, "b")
+	c = wstest.Connect(t, ns[2].url, "c")
+	for _, cl := range []*wstest.Client{a, b, c} {
+		cl.WaitKnows(a.Token, b.Token, c.Token)
+	}
+	return a, b, c
 }
 
 // checkOpensOnce fails if c saw an open for a token it knew, past the
@@ -37,13 +51,8 @@ func checkOpensOnce(t *testing.T, cs ...*wstest.Client) {
 // converges, and a close on one node reaches the others.
 func TestClusterWelcomeListsEveryNode(t *testing.T) {
 	_, ns := startNodes(t, 3)
-	a := wstest.Connect(t, ns[0].url, "a")
-	b := wstest.Connect(t, ns[1].url, "b")
-	c := wstest.Connect(t, ns[2].url, "c")
+	a, b, c := oneOnEach(t, ns)
 	all := wstest.Tokens(a, b, c)
-	for _, cl := range []*wstest.Client{a, b, c} {
-		cl.WaitKnows(all...)
-	}
 	// a's view proves n0 has b and c: a newcomer there is welcomed with
 	// them, and one on n2 with a and b.
 	d := wstest.Connect(t, ns[0].url, "d")
@@ -108,12 +117,7 @@ func TestClusterRelayExactlyOnce(t *testing.T) {
 // writes to the same receiver.
 func TestClusterOrderAcrossNodes(t *testing.T) {
 	_, ns := startNodes(t, 3)
-	a := wstest.Connect(t, ns[0].url, "a")
-	b := wstest.Connect(t, ns[1].url, "b")
-	c := wstest.Connect(t, ns[2].url, "c")
-	for _, cl := range []*wstest.Client{a, b, c} {
-		cl.WaitKnows(a.Token, b.Token, c.Token)
-	}
+	a, b, c := oneOnEach(t, ns)
 	const n = 300
 	send := func(from *wstest.Client, done chan<- error) {
 		for i := range n {
@@ -154,12 +158,7 @@ func TestClusterOrderAcrossNodes(t *testing.T) {
 // newcomer's welcome holds the properties of users on other nodes.
 func TestClusterPropertiesSpread(t *testing.T) {
 	_, ns := startNodes(t, 3)
-	a := wstest.Connect(t, ns[0].url, "a")
-	b := wstest.Connect(t, ns[1].url, "b")
-	c := wstest.Connect(t, ns[2].url, "c")
-	for _, cl := range []*wstest.Client{a, b, c} {
-		cl.WaitKnows(a.Token, b.Token, c.Token)
-	}
+	a, b, c := oneOnEach(t, ns)
 	b.SetProps(`{"name":"bob","age":7}`)
 	a.WaitProp(b.Token, "name", `"bob"`)
 	c.WaitProp(b.Token, "age", `7`)
