@@ -18,6 +18,14 @@
 //     under one mutex taken on joins and leaves only; a room's member list
 //     on loop i belongs to loop i, so a "*" or a batch reaches a room's
 //     members without a lock.
+//   - Config.Cluster (package cluster), when set, is told of every local
+//     join, leave, properties change and relay to other nodes; its methods
+//     only queue, so a loop never waits on the broker. Users of other nodes
+//     come back through Server.AddRemote and its siblings (cluster.go),
+//     called by the cluster's one inbound goroutine: it alone writes the
+//     remotes table (read by every loop to route a relay) and a room's
+//     remote count, and it frames each relay from another node once and
+//     posts it to the owning loops' mailboxes like a local fan-out.
 //   - Counters are per loop and atomic, so scraping them never blocks a loop.
 //   - Config.Auth (package auth) is read by every loop's handshakes and
 //     swapped whole on SIGHUP behind an atomic pointer: verifying takes no
