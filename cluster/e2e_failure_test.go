@@ -210,3 +210,32 @@ func TestClusterHealsLostRecords(t *testing.T) {
 		t.Errorf("n0 resynced %d times: the loss was not healed by a snapshot", n0.srv.Stats().Resyncs)
 	}
 }
+
+// A broker that is back before any node is declared dead: what changed
+// meanwhile (a join, a property) was lost on the way and reaches the other
+// node by a snapshot, with nobody closed and no open repeated.
+func TestClusterShortBrokerOutage(t *testing.T) {
+	b := startBroker(t, 0)
+	n0 := startNode(t, b.URL(), "n0")
+	n1 := startNode(t, b.URL(), "n1")
+	a := wstest.Connect(t, n0.url, "a", patient)
+	bb := wstest.Connect(t, n1.url, "b", patient)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+
+	port := b.Port
+	b.Stop()
+	waitUntil(t, "n1 sees the broker gone", 10*time.Second, func() bool { return n1.cl.Health() != "" })
+	c := wstest.Connect(t, n1.url, "c", patient)
+	bb.SetProps(`{"away":true}`)
+	startBroker(t, port)
+	a.WaitKnows(a.Token, bb.Token, c.Token)
+	a.WaitProp(bb.Token, "away", "true")
+	checkOpensOnce(t, a)
+	if d := n0.srv.Stats().Deaths; d != 0 {
+		t.Errorf("n0 declared %d deaths during a short outage", d)
+	}
+	if r := n0.srv.Stats().Resyncs; r < 2 {
+		t.Errorf("n0 resynced %d times: the lost records were not fetched", r)
+	}
+}
