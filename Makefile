@@ -54,7 +54,7 @@ fuzz:
 # Microbenchmarks of the hot paths, then the standard load set against a
 # fresh server process (results in bench/results/).
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./state/ ./loop/
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./state/ ./loop/ ./cluster/
 	./$(BIN) bench standard -server-bin ./$(BIN) -out bench/results
 
 clean:

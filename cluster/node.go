@@ -20,7 +20,7 @@ type Local interface {
 	AddRemote(node, room, token string, props []byte)
 	RemoveRemote(token string)
 	ChangeRemote(token string, data []byte)
-	DeliverRemote(room string, tokens [][]byte, relay []byte)
+	DeliverRemote(room []byte, tokens [][]byte, relay []byte)
 }
 
 // inboundMessages is how many messages of other nodes' records may wait

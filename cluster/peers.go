@@ -94,9 +94,11 @@ func (n *Node) onStream(m *nats.Msg) {
 				continue
 			}
 			n.relaysIn.Add(1)
-			n.local.DeliverRemote(string(rl.room), rl.tokens, rl.body)
-			clear(rl.tokens)
-			n.scratch = rl.tokens[:0]
+			n.local.DeliverRemote(rl.room, rl.tokens, rl.body)
+			if rl.tokens != nil { // a unicast's list: kept for the next one
+				clear(rl.tokens)
+				n.scratch = rl.tokens[:0]
+			}
 		}
 	}
 }

@@ -118,7 +118,7 @@ func (s *Server) ChangeRemote(token string, data []byte) {
 // DeliverRemote frames a relay from another node once and hands it to the
 // loops: to every member of room here when tokens is nil, else to the
 // named users who are in room here.
-func (s *Server) DeliverRemote(room string, tokens [][]byte, relay []byte) {
+func (s *Server) DeliverRemote(room []byte, tokens [][]byte, relay []byte) {
 	r := s.roomNamed(room)
 	if r == nil {
 		return

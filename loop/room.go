@@ -123,11 +123,11 @@ func (s *Server) leaveRemote(r *room) {
 }
 
 // roomNamed is the room called name, or nil when nobody is in it here.
-func (s *Server) roomNamed(name string) *room {
+func (s *Server) roomNamed(name []byte) *room {
 	rs := &s.rooms
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return rs.byName[name]
+	return rs.byName[string(name)] // no copy: a map index converts in place
 }
 
 func (s *Server) newRoom(name string) *room {
