@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -10,8 +11,9 @@ import (
 // number of the last presence record applied, and its users. Only the
 // inbound goroutine (run) touches peers.
 type peer struct {
-	name  string
-	epoch uint64
+	name    string
+	epoch   uint64
+	retired []uint64 // its earlier starts, newest last: their late messages are ignored
 	seq   uint64
 	users map[string]*remoteUser
 	dead  bool // silent past DeadAfter, or said goodbye: its users are closed
@@ -71,9 +73,9 @@ func (n *Node) onStream(m *nats.Msg) {
 	}
 	p := n.peers[string(sender)]
 	switch {
-	case p == nil || epoch > p.epoch:
+	case p == nil || p.isNew(epoch):
 		p = n.meet(string(sender), epoch)
-	case epoch < p.epoch || p.dead:
+	case epoch != p.epoch || p.dead:
 		p = nil // an old start's, or a dead node's: its relays still go out, its presence does not count
 	}
 	for {
@@ -117,6 +119,9 @@ func (n *Node) meet(name string, epoch uint64) *peer {
 		}
 		n.dropUsers(p)
 		n.log.Info("cluster: node restarted", "peer", name)
+		if p.retired = append(p.retired, p.epoch); len(p.retired) > 8 {
+			p.retired = p.retired[1:]
+		}
 	}
 	n.heardMu.Lock() // a message from it is a sign of life, heartbeat or not
 	n.heard[name] = time.Now()
@@ -125,6 +130,13 @@ func (n *Node) meet(name string, epoch uint64) *peer {
 	p.held, p.lost = nil, false
 	n.resync(p)
 	return p
+}
+
+// isNew reports whether epoch is a start of p's node not seen before. A
+// start is told by its epoch, not by comparing epochs: a restarted host's
+// clock may have stepped back.
+func (p *peer) isNew(epoch uint64) bool {
+	return epoch != p.epoch && !slices.Contains(p.retired, epoch)
 }
 
 // onPresence applies one presence record of p, holding it while a
@@ -214,16 +226,16 @@ func (n *Node) kill(p *peer, why string) {
 func (n *Node) onHeartbeat(h heartbeat) {
 	p := n.peers[h.Node]
 	switch {
-	case p != nil && h.Epoch < p.epoch:
-		return // an old start's
 	case h.Bye:
 		if p != nil && h.Epoch == p.epoch && !p.dead {
 			n.kill(p, "stopped")
 		}
 		return
-	case p == nil || h.Epoch > p.epoch:
+	case p == nil || p.isNew(h.Epoch):
 		n.meet(h.Node, h.Epoch)
 		return
+	case h.Epoch != p.epoch:
+		return // an old start's
 	case p.dead:
 		n.log.Info("cluster: node back", "peer", p.name)
 		p.dead = false

@@ -120,3 +120,17 @@ func TestPropsMergeAndDiff(t *testing.T) {
 		t.Errorf("merge changed its input in place: %v", m)
 	}
 }
+
+// A start is new when its epoch was never seen, earlier clock or not; an
+// epoch replaced before is an old start's.
+func TestPeerEpochs(t *testing.T) {
+	p := &peer{epoch: 100, retired: []uint64{50, 70}}
+	for _, tc := range []struct {
+		epoch uint64
+		isNew bool
+	}{{100, false}, {70, false}, {50, false}, {200, true}, {60, true}} {
+		if got := p.isNew(tc.epoch); got != tc.isNew {
+			t.Errorf("epoch %d: new %v, want %v", tc.epoch, got, tc.isNew)
+		}
+	}
+}
