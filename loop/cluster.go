@@ -72,8 +72,8 @@ func (s *Server) Health() string {
 // from its one inbound goroutine, never two at once.
 
 // AddRemote lists token, a user of node, in room with its first
-// properties (a JSON object, or nil). Properties the limits here refuse are
-// left out: every node should run with the same limits.
+// properties (a JSON object, or nil), which its node held to its limits:
+// they are not checked against this server's again.
 func (s *Server) AddRemote(node, room, token string, props []byte) {
 	if _, local := s.table.Get([]byte(token)); local {
 		return
@@ -83,7 +83,7 @@ func (s *Server) AddRemote(node, room, token string, props []byte) {
 	}
 	var p state.Props
 	if props != nil {
-		p, _ = state.ParseProps(props, s.limits)
+		p, _ = state.ParseProps(props, state.Unlimited)
 	}
 	r := s.enterRemote(room)
 	r.presence.Add(token, p)
@@ -110,7 +110,7 @@ func (s *Server) ChangeRemote(token string, data []byte) {
 	if !ok {
 		return
 	}
-	if rm.room.presence.SetProperties(token, data) == nil {
+	if rm.room.presence.SetRemoteProperties(token, data) == nil {
 		s.changed(rm.room)
 	}
 }

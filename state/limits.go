@@ -20,3 +20,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// Unlimited is for properties another server already held to its limits:
+// a user of another node of a cluster, whose node accepted each change.
+// Refusing one here would leave this server's view of the user wrong for
+// good, so only the JSON is checked.
+var Unlimited = Limits{MaxKeys: 1 << 30, MaxKeyBytes: 1 << 30, MaxBytes: 1 << 30}

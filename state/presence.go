@@ -149,7 +149,7 @@ func (p *Presence) add(token string, open []byte, props Props) bool {
 	p.markDirty(u)
 	p.record(u).joined = true
 	if len(props.ops) > 0 {
-		_ = p.apply(u, props.ops) // within the limits: ParseProps checked them
+		_ = p.apply(u, props.ops, true) // ParseProps checked them
 	}
 	return true
 }

@@ -41,7 +41,26 @@ func (p *Presence) SetProperties(token string, data []byte) *codec.PacketError {
 	if err != nil {
 		return err
 	}
-	return p.apply(u, ops)
+	return p.apply(u, ops, false)
+}
+
+// SetRemoteProperties applies a change of a user of another node, which
+// that node accepted under its limits: only the JSON is checked here, and
+// no limit of this server's (not even the keys changed between two
+// batches, which this server's batches may gather more of than the
+// owner's did) can refuse it.
+func (p *Presence) SetRemoteProperties(token string, data []byte) *codec.PacketError {
+	ops, err := parseChange(data, Unlimited)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := p.byTok[token]
+	if u == nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return p.apply(u, ops, true)
 }
 
 // Props are a user's first properties, checked against the limits, ready
@@ -107,14 +126,15 @@ func refusal(code, format string, limit int) *codec.PacketError {
 }
 
 // apply checks the limits against the state the change would leave, and only
-// then applies it. Keys that do not really change (deleting an absent key,
+// then applies it (trusted: another node checked the limits; see
+// SetRemoteProperties). Keys that do not really change (deleting an absent key,
 // setting the value a key already has) are neither recorded nor broadcast.
 //
 // The keys a user changes between two batches are bounded too, at twice
 // MaxKeys: every key changed is named in the batch everyone receives, and
 // a user that sets and deletes new keys over and over would otherwise make
 // that batch as large as the packets it can send in one interval.
-func (p *Presence) apply(u *user, ops []op) *codec.PacketError {
+func (p *Presence) apply(u *user, ops []op, trusted bool) *codec.PacketError {
 	count, size := len(u.props), u.size
 	var pending map[string][]byte
 	if u.ch != nil {
@@ -138,13 +158,13 @@ func (p *Presence) apply(u *user, ops []op) *codec.PacketError {
 			size += codec.PropertyLen(o.enc, o.val)
 		}
 	}
-	if count > p.lim.MaxKeys {
+	switch {
+	case trusted:
+	case count > p.lim.MaxKeys:
 		return refusal(codec.CodePropertiesLimit, "at most %d properties per user", p.lim.MaxKeys)
-	}
-	if codec.PropertiesObjectLen(count, size) > p.lim.MaxBytes {
+	case codec.PropertiesObjectLen(count, size) > p.lim.MaxBytes:
 		return refusal(codec.CodePropertiesLimit, "at most %d bytes of properties per user", p.lim.MaxBytes)
-	}
-	if touched > 2*p.lim.MaxKeys {
+	case touched > 2*p.lim.MaxKeys:
 		return refusal(codec.CodePropertiesLimit, "at most %d property keys changed between two batches", 2*p.lim.MaxKeys)
 	}
 

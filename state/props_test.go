@@ -204,3 +204,40 @@ func TestChangedKeysBoundedPerBatch(t *testing.T) {
 		t.Fatalf("after the flush: %v", err)
 	}
 }
+
+// A user of another node changed every key three times between two of
+// this server's batches, each change accepted by its own node in a batch
+// of its own: SetProperties would refuse the third (too many keys changed
+// between two batches), SetRemoteProperties applies it, and the batch says
+// where the user ended.
+func TestSetRemotePropertiesTrusted(t *testing.T) {
+	lim := Limits{MaxKeys: 2}
+	changes := []string{`{"a1":1,"a2":2}`, `{"a1":null,"a2":null,"b1":1,"b2":2}`, `{"b1":null,"b2":null,"c1":1,"c2":2}`}
+	local := NewPresence(lim)
+	local.Join("u", nil)
+	local.TakeBatch(nil)
+	var refused *codec.PacketError
+	for _, c := range changes {
+		if err := local.SetProperties("u", []byte(c)); err != nil {
+			refused = err
+		}
+	}
+	if refused == nil || !strings.Contains(refused.Message, "between two batches") {
+		t.Fatalf("SetProperties: %v; want the third change refused", refused)
+	}
+	remote := NewPresence(lim)
+	remote.Add("u", Props{})
+	remote.TakeBatch(nil)
+	for _, c := range changes {
+		if err := remote.SetRemoteProperties("u", []byte(c)); err != nil {
+			t.Fatalf("SetRemoteProperties(%s): %v", c, err)
+		}
+	}
+	batch, _ := remote.TakeBatch(nil)
+	if !bytes.Contains(batch, []byte(`"c1":1,"c2":2`)) {
+		t.Errorf("batch %s; want c1 and c2 set", batch)
+	}
+	if err := remote.SetRemoteProperties("u", []byte(`{"x":`)); err == nil {
+		t.Errorf("bad JSON applied")
+	}
+}
