@@ -92,17 +92,6 @@ func settleCluster(text textFlags, addr string) (*cluster.Config, error) {
 	return c, nil
 }
 
-// redactURLs hides the passwords of a list of URLs, for the log.
-func redactURLs(list string) string {
-	parts := splitList(list)
-	for i, p := range parts {
-		if u, err := url.Parse(p); err == nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
 // maxLoops is the most event loops gnet runs; it would start no more
 // than this whatever it is asked.
 const maxLoops = 256
@@ -132,7 +121,7 @@ func (s settings) inForce(addr, admin string) []any {
 		"allowed-origins": strings.Join(s.cfg.AllowedOrigins, ","),
 		"trust-proxy":     strings.Join(prefixes, ","),
 		"log-level":       strings.ToLower(s.level.String()),
-		"nats":            redactURLs(s.flags.Lookup("nats").Value.String()),
+		"nats":            cluster.Redacted(s.flags.Lookup("nats").Value.String()),
 	}
 	if s.cluster != nil {
 		resolved["node"] = s.cluster.Node

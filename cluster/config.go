@@ -107,17 +107,41 @@ func (c *Config) Validate() error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q: %v", s, err)
+		return fmt.Errorf("%q: not a URL", redact(s))
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":
 	default:
-		return fmt.Errorf("%q: the scheme must be nats://, tls://, ws:// or wss://", s)
+		return fmt.Errorf("%q: the scheme must be nats://, tls://, ws:// or wss://", redact(s))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q: no host", s)
+		return fmt.Errorf("%q: no host", redact(s))
 	}
 	return nil
+}
+
+// Redacted is a list of URLs as -nats takes it, each password replaced
+// by xxxxx: what may be logged.
+func Redacted(list string) string {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, redact(s))
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// redact hides the password of one URL, even of one url.Parse refuses.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if at := strings.LastIndex(rest, "@"); ok && at >= 0 {
+		return scheme + "://xxxxx@" + rest[at+1:]
+	}
+	return s
 }
 
 // checkToken checks s as one token of a NATS subject: 1 to max bytes, no

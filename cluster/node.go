@@ -163,7 +163,7 @@ func (n *Node) Start(local Local) error {
 	if nc.IsConnected() {
 		n.onConnect(nc, "connected to the broker")
 	} else {
-		n.log.Warn("cluster: broker unreachable at start; retrying", "nats", n.cfg.URLs)
+		n.log.Warn("cluster: broker unreachable at start; retrying", "nats", Redacted(n.cfg.URLs))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -132,5 +133,17 @@ func TestPeerEpochs(t *testing.T) {
 		if got := p.isNew(tc.epoch); got != tc.isNew {
 			t.Errorf("epoch %d: new %v, want %v", tc.epoch, got, tc.isNew)
 		}
+	}
+}
+
+// Passwords in -nats never reach a log line or an error.
+func TestRedacted(t *testing.T) {
+	got := Redacted("nats://u:secret@a:4222, tls://b:4222,nats://v:s%zz@c:1")
+	if strings.Contains(got, "secret") || strings.Contains(got, "s%zz") || !strings.Contains(got, "nats://u:xxxxx@a:4222") || !strings.Contains(got, "tls://b:4222") {
+		t.Errorf("Redacted: %s", got)
+	}
+	c := Config{URLs: "nats://u:p%zz@host:1", Node: "n"}
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "p%zz") {
+		t.Errorf("Validate of a bad URL with a password: %v", err)
 	}
 }
