@@ -9,7 +9,7 @@
 //	PREFIX.to.NODE    unicast relays for NODE's users, from any node
 //	PREFIX.hb         every node's heartbeats (heartbeat.go)
 //	PREFIX.snap.NODE  requests for NODE's snapshot; the chunks go to the
-//	                  requester's inbox (snapshot.go)
+//	                  requester's inbox, PREFIX._INBOX.* (snapshot.go)
 //
 // Each node publishes its own users' opens, closes and property changes
 // (presence records, numbered from 1 at each start, the start being its

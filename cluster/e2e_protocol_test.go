@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
 )
@@ -304,4 +306,26 @@ func expectNoRelay(t *testing.T, c *wstest.Client, why string) {
 	case err != wstest.ErrTimeout:
 		t.Errorf("%s: %s: %v", c.Name, why, err)
 	}
+}
+
+// A NATS user allowed only the prefix's subjects (publish and subscribe
+// to hangoutd.>) can run a node: snapshots included, nothing goes outside
+// the prefix. The second node's welcome needs the first node's snapshot.
+func TestClusterPrefixPermissionsSuffice(t *testing.T) {
+	b := natstest.Start(t, 0, func(o *natsserver.Options) {
+		only := &natsserver.SubjectPermission{Allow: []string{"hangoutd.>"}}
+		o.Users = []*natsserver.User{{Username: "node", Password: "pw",
+			Permissions: &natsserver.Permissions{Publish: only, Subscribe: only}}}
+	})
+	url := fmt.Sprintf("nats://node:pw@127.0.0.1:%d", b.Port)
+	n0 := startNode(t, url, "n0")
+	a := wstest.Connect(t, n0.url, "a")
+	a.SetProps(`{"k":1}`)
+	a.WaitProp(a.Token, "k", "1") // n0 holds it
+	n1 := startNode(t, url, "n1")
+	bb := wstest.Connect(t, n1.url, "b")
+	if !bb.KnowsExactly(a.Token, bb.Token) || bb.Prop(a.Token, "k") != "1" {
+		t.Errorf("welcome on the second node lists %v with a's properties %v; want a (k=1) and b", bb.KnownList(), bb.Props[a.Token])
+	}
+	a.WaitKnows(a.Token, bb.Token)
 }

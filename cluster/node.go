@@ -120,6 +120,10 @@ func (n *Node) Start(local Local) error {
 		nats.MaxPingsOutstanding(2),
 		nats.FlusherTimeout(2 * time.Second),
 		nats.Timeout(2 * time.Second),
+		// Snapshots answer to an inbox under the prefix too, so a user
+		// allowed PREFIX.> alone may run a node, and nobody outside the
+		// prefix reads them.
+		nats.CustomInboxPrefix(n.cfg.Prefix + "._INBOX"),
 		nats.ConnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "connected to the broker") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "reconnected to the broker") }),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {

@@ -14,9 +14,9 @@ type peer struct {
 	name    string
 	epoch   uint64
 	retired []uint64 // its earlier starts, newest last: their late messages are ignored
-	seq   uint64
-	users map[string]*remoteUser
-	dead  bool // silent past DeadAfter, or said goodbye: its users are closed
+	seq     uint64
+	users   map[string]*remoteUser
+	dead    bool // silent past DeadAfter, or said goodbye: its users are closed
 
 	syncing  bool      // a snapshot is wanted: presence records are held meanwhile
 	fetching bool      // a fetch is under way

@@ -19,13 +19,17 @@ type Broker struct {
 }
 
 // Start starts a broker on port (0: a free one) and shuts it down when the
-// test ends.
-func Start(t testing.TB, port int) *Broker {
+// test ends. edit, if given, adjusts its options (users, permissions).
+func Start(t testing.TB, port int, edit ...func(*natsserver.Options)) *Broker {
 	t.Helper()
 	if port == 0 {
 		port = -1
 	}
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	o := &natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true}
+	for _, f := range edit {
+		f(o)
+	}
+	s, err := natsserver.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
