@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"slices"
 	"time"
 
@@ -22,6 +23,7 @@ type peer struct {
 	fetching bool      // a fetch is under way
 	retryAt  time.Time // when a failed fetch may be tried again
 	held     []held    // presence records that came while syncing, in order
+	heldSize int       // their bytes
 	lost     bool      // held overflowed: resync again after the snapshot
 	behind   uint64    // the seq a heartbeat announced that was not applied yet
 	gen      uint64    // snapshot generation, for the diff
@@ -35,11 +37,30 @@ type remoteUser struct {
 
 type held struct {
 	kind    byte
-	payload []byte // points into a message nats.go gave us, ours to keep
+	payload []byte // a copy
 }
 
-// maxHeld bounds the records held for one peer while its snapshot comes.
-const maxHeld = 1 << 20
+// hold keeps a presence record of p for after its snapshot.
+func (p *peer) hold(kind byte, payload []byte) {
+	if p.lost || p.heldSize+len(payload) > maxHeldBytes {
+		clear(p.held)
+		p.held, p.heldSize, p.lost = p.held[:0], 0, true
+		return
+	}
+	p.held = append(p.held, held{kind, bytes.Clone(payload)})
+	p.heldSize += len(payload)
+}
+
+// unhold forgets the held records.
+func (p *peer) unhold() {
+	p.held, p.heldSize, p.lost = nil, 0, false
+}
+
+// maxHeldBytes bounds the records held for one peer while its snapshot
+// comes. Each is copied out of its message (which may hold large relays)
+// so that holding it pins nothing else. Past the bound the held records
+// are dropped and another snapshot follows the one awaited.
+const maxHeldBytes = 16 << 20
 
 // run is the inbound goroutine: it alone changes the view of the other
 // nodes, and so it alone tells the server about their users.
@@ -127,7 +148,7 @@ func (n *Node) meet(name string, epoch uint64) *peer {
 	n.heard[name] = time.Now()
 	n.heardMu.Unlock()
 	p.epoch, p.seq, p.dead, p.behind = epoch, 0, false, 0
-	p.held, p.lost = nil, false
+	p.unhold()
 	n.resync(p)
 	return p
 }
@@ -148,15 +169,12 @@ func (n *Node) onPresence(p *peer, kind byte, payload []byte) {
 	}
 	switch {
 	case p.syncing:
-		if len(p.held) < maxHeld {
-			p.held = append(p.held, held{kind, payload})
-		} else {
-			p.lost = true
-		}
+		p.hold(kind, payload)
 	case rec.seq <= p.seq:
 		// already applied (a snapshot held it)
 	case rec.seq != p.seq+1:
-		p.held = append(p.held[:0], held{kind, payload})
+		p.unhold()
+		p.hold(kind, payload)
 		n.resync(p)
 	default:
 		n.apply(p, rec)
@@ -217,7 +235,8 @@ func (n *Node) kill(p *peer, why string) {
 	n.log.Warn("cluster: node gone; its users are closed", "peer", p.name, "why", why, "users", len(p.users))
 	n.dropUsers(p)
 	p.dead, p.seq, p.behind = true, 0, 0
-	p.syncing, p.held, p.lost = false, nil, false
+	p.syncing = false
+	p.unhold()
 }
 
 // onHeartbeat follows what a heartbeat says of its node: a new node or

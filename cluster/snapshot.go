@@ -179,11 +179,13 @@ func (n *Node) onSnapshot(s snapshot) {
 	}
 	p.seq, p.syncing, p.behind = s.seq, false, 0
 	held, lost := p.held, p.lost
-	p.held, p.lost = nil, false
+	p.unhold()
 	for i, h := range held {
 		n.onPresence(p, h.kind, h.payload)
 		if p.syncing { // a gap: the rest waits for the next snapshot
-			p.held = append(p.held, held[i+1:]...)
+			for _, h := range held[i+1:] {
+				p.hold(h.kind, h.payload)
+			}
 			break
 		}
 	}
