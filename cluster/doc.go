@@ -38,11 +38,15 @@
 //     judged from that time, so a backlog of records never makes a live
 //     node look dead.
 //   - Snapshots are served on the snapshot subscription's goroutine (the
-//     users copied in one hold of the outbox mutex, so they match the
-//     record number exactly) and fetched on a goroutine per fetch, whose
-//     result goes back to the inbound goroutine through a channel.
+//     user list copied in one hold of the outbox mutex, so it matches the
+//     record number exactly: the one time a loop may wait behind the
+//     cluster, for a copy of pointers, once per change of the list, since
+//     the encoded chunks are kept for the next request) and fetched on a
+//     goroutine per fetch, whose result goes back to the inbound goroutine
+//     through a channel.
 //
 // Re-entrancy: none of the server's methods called from here call back
 // into the node. The nats.go callbacks (connect, disconnect, errors) run
-// on its own goroutine and touch only atomics and the log.
+// on its own goroutine and touch only atomics, the log and the heartbeat
+// goroutine's wake-up channel.
 package cluster

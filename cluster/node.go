@@ -55,6 +55,10 @@ type Node struct {
 	heardMu sync.Mutex
 	heard   map[string]time.Time // when each node's last heartbeat came
 
+	snapMu     sync.Mutex // the last snapshot served, by the snapshot subscription's goroutine
+	snapSeq    uint64
+	snapChunks [][]byte
+
 	peers   map[string]*peer // the inbound goroutine's
 	scratch [][]byte         // the inbound goroutine's: tokens of a unicast
 

@@ -33,14 +33,32 @@ const snapChunk = 512 << 10
 // outbox's lock, so the snapshot holds exactly the records numbered up to
 // seq; what comes after is in the stream. Properties maps are never
 // changed in place (mergeProps makes new ones), so they are encoded after
-// the lock is released.
+// the lock is released. The chunks are kept for the next request: when
+// nothing changed since (the same seq), as after a broker outage, when
+// every other node asks at once, the loops' lock is not held again for a
+// copy of every user.
 func (n *Node) serveSnapshot(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
+	for _, c := range n.snapshotChunks() {
+		if n.nc.Publish(m.Reply, c) != nil {
+			return
+		}
+	}
+}
+
+// snapshotChunks returns the encoded snapshot as of now.
+func (n *Node) snapshotChunks() [][]byte {
+	n.snapMu.Lock()
+	defer n.snapMu.Unlock()
 	o := n.out
 	o.mu.Lock()
 	seq := o.seq
+	if n.snapChunks != nil && n.snapSeq == seq {
+		o.mu.Unlock()
+		return n.snapChunks
+	}
 	users := make([]snapUser, 0, len(o.users))
 	for token, u := range o.users {
 		users = append(users, snapUser{token: token, room: u.room, props: u.props})
@@ -55,11 +73,10 @@ func (n *Node) serveSnapshot(m *nats.Msg) {
 	}
 	chunk := head()
 	flagAt := len(chunk) - 1
+	var chunks [][]byte
 	for _, u := range users {
 		if len(chunk) > snapChunk {
-			if n.nc.Publish(m.Reply, chunk) != nil {
-				return
-			}
+			chunks = append(chunks, chunk)
 			chunk = head()
 		}
 		chunk = appendStr(chunk, u.token)
@@ -67,7 +84,9 @@ func (n *Node) serveSnapshot(m *nats.Msg) {
 		chunk = appendStr(chunk, u.props.encode())
 	}
 	chunk[flagAt] = 1
-	_ = n.nc.Publish(m.Reply, chunk)
+	chunks = append(chunks, chunk)
+	n.snapSeq, n.snapChunks = seq, chunks
+	return chunks
 }
 
 // resync fetches p's snapshot; its presence records are held until it
