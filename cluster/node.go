@@ -69,6 +69,9 @@ type Node struct {
 
 	relaysOut, relaysIn, pubFailed, slowConsumer, resyncs, deaths atomic.Uint64
 
+	hello  chan struct{} // wakes beat to say hello: the connection is (re)made
+	answer chan struct{} // wakes beat to answer another node's hello
+
 	stop      chan struct{}
 	published chan struct{} // closed when the publisher has sent its last records
 	wg        sync.WaitGroup
@@ -98,6 +101,8 @@ func New(cfg Config) (*Node, error) {
 		snaps:     make(chan snapshot, 16),
 		heard:     map[string]time.Time{},
 		peers:     map[string]*peer{},
+		hello:     make(chan struct{}, 1),
+		answer:    make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		published: make(chan struct{}),
 	}, nil
@@ -184,7 +189,15 @@ func (n *Node) onConnect(nc *nats.Conn, what string) {
 		return // the handler and Start both saw the first connect
 	}
 	n.log.Info("cluster: "+what, "url", nc.ConnectedUrlRedacted())
-	n.sendHeartbeat(nc, true, false)
+	wake(n.hello)
+}
+
+// wake signals ch without waiting: one signal pending is enough.
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // Close says goodbye (the other nodes close this node's users at once),
@@ -200,14 +213,17 @@ func (n *Node) Close() {
 		case <-n.published:
 		case <-time.After(2 * time.Second):
 		}
-		n.sendHeartbeat(n.nc, false, true)
+		n.sendHeartbeat(false, true)
 		_ = n.nc.FlushTimeout(time.Second)
 		n.nc.Close()
 		n.wg.Wait()
 	})
 }
 
-// beat publishes a heartbeat every HeartbeatEvery.
+// beat publishes every heartbeat but the goodbye: one every
+// HeartbeatEvery, a hello when the connection is made, an answer to
+// another node's hello. It stops with the node, so a stopping node answers
+// nobody after its goodbye.
 func (n *Node) beat() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.cfg.HeartbeatEvery)
@@ -217,17 +233,19 @@ func (n *Node) beat() {
 		case <-n.stop:
 			return
 		case <-t.C:
-			n.sendHeartbeat(n.nc, false, false)
+			n.sendHeartbeat(false, false)
+		case <-n.hello:
+			n.sendHeartbeat(true, false)
+		case <-n.answer:
+			n.sendHeartbeat(false, false)
 		}
 	}
 }
 
-// sendHeartbeat publishes a heartbeat on nc: the connection's own
-// callbacks pass theirs, which may run before Start has stored n.nc.
-func (n *Node) sendHeartbeat(nc *nats.Conn, hello, bye bool) {
+func (n *Node) sendHeartbeat(hello, bye bool) {
 	seq, users := n.out.state()
 	h := heartbeat{Node: n.cfg.Node, Epoch: n.epoch, Seq: seq, Users: users, Hello: hello, Bye: bye}
-	_ = nc.Publish(n.subjHB, h.encode()) // while cut off this fails: nobody would hear it
+	_ = n.nc.Publish(n.subjHB, h.encode()) // while cut off this fails: nobody would hear it
 }
 
 // onHeartbeatMsg runs on the heartbeat subscription's goroutine: it notes
@@ -248,7 +266,7 @@ func (n *Node) onHeartbeatMsg(m *nats.Msg) {
 	n.heard[h.Node] = time.Now()
 	n.heardMu.Unlock()
 	if h.Hello {
-		n.sendHeartbeat(n.nc, false, false)
+		wake(n.answer)
 	}
 	select {
 	case n.hbs <- h:

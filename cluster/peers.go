@@ -26,6 +26,7 @@ type peer struct {
 	heldSize int       // their bytes
 	lost     bool      // held overflowed: resync again after the snapshot
 	behind   uint64    // the seq a heartbeat announced that was not applied yet
+	behindAt time.Time // when it announced it
 	gen      uint64    // snapshot generation, for the diff
 }
 
@@ -272,13 +273,18 @@ func (n *Node) onHeartbeat(h heartbeat) {
 		}
 	case p.seq < h.Seq:
 		// Records may still be on their way: a heartbeat can overtake
-		// them. A number still missing a heartbeat later is lost.
-		if p.behind != 0 && p.seq < p.behind {
+		// them. A number still missing a heartbeat interval later is lost.
+		// (A hello's answer can come right after a regular heartbeat: the
+		// interval is timed, not counted in heartbeats.)
+		now := time.Now()
+		if p.behind != 0 && p.seq < p.behind && now.Sub(p.behindAt) >= n.cfg.HeartbeatEvery {
 			n.log.Warn("cluster: records missed; resyncing", "peer", p.name, "applied", p.seq, "announced", p.behind)
 			n.resync(p)
 			return
 		}
-		p.behind = h.Seq
+		if p.behind == 0 || p.seq >= p.behind {
+			p.behind, p.behindAt = h.Seq, now
+		}
 	}
 }
 
