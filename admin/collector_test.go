@@ -209,7 +209,7 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_flush_entries_total":        "COUNTER: Entries in the changes packets broadcast; divided by flushes_total, the entries per flush.",
 		"hangoutd_pings_sent_total":           "COUNTER: WebSocket pings sent.",
 		"hangoutd_mailbox_dropped_total":      "COUNTER: Deliveries dropped because a loop fell behind and its mailbox was full; their receivers are closed (reason mailbox_full).",
-		"hangoutd_rooms":                      "GAUGE: Rooms with someone in them.",
+		"hangoutd_rooms":                      "GAUGE: Rooms with members on this server (in a cluster, a room only other nodes' users are in does not count).",
 		"hangoutd_room_members_max":           "GAUGE: Members of the largest room.",
 		"hangoutd_rooms_stretched":            "GAUGE: Rooms whose changes batches the presence budget spaces out beyond -flush-interval now.",
 		"hangoutd_cluster_peers":              "GAUGE: Other nodes heard from within the death timeout.",

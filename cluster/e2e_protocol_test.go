@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"hangoutd/cluster"
 	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
+	"hangoutd/loop"
 )
 
 // startNodes starts a broker and n nodes joined through it.
@@ -328,4 +331,27 @@ func TestClusterPrefixPermissionsSuffice(t *testing.T) {
 		t.Errorf("welcome on the second node lists %v with a's properties %v; want a (k=1) and b", bb.KnownList(), bb.Props[a.Token])
 	}
 	a.WaitKnows(a.Token, bb.Token)
+}
+
+// -max-rooms bounds the rooms a node's own clients are in: rooms that only
+// other nodes' users are in cost it no connection and do not count.
+func TestClusterMaxRoomsIsPerNode(t *testing.T) {
+	b := startBroker(t, 0)
+	n0 := startNode(t, b.URL(), "n0", func(_ *cluster.Config, c *loop.Config) { c.MaxRooms = 1 })
+	n1 := startNode(t, b.URL(), "n1")
+	x := wstest.Connect(t, n1.room("x"), "x")
+	wstest.Connect(t, n1.room("w"), "w")
+	waitUntil(t, "n0 lists n1's users", 10*time.Second, func() bool { return n0.srv.Stats().RemoteUsers == 2 })
+	// x's room is known on n0 (x is listed there) and holds nobody of n0's.
+	y := wstest.Connect(t, n0.room("x"), "y")
+	if !y.KnowsExactly(x.Token, y.Token) {
+		t.Errorf("welcome in /x on n0 lists %v, want x and y", y.KnownList())
+	}
+	_, resp, err := wstest.TryDial(t, n0.room("z"), "z")
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Errorf("a second room on n0 with -max-rooms 1: %v %v; want 503", resp, err)
+	}
+	if got := n0.srv.Stats().Rooms; got != 1 {
+		t.Errorf("n0 reports %d rooms, want 1 (its own clients' rooms)", got)
+	}
 }

@@ -51,6 +51,7 @@ type members struct {
 type rooms struct {
 	mu      sync.Mutex
 	byName  map[string]*room
+	local   int     // rooms with members here (-max-rooms counts these: a room only other nodes' users are in costs this node no connection)
 	pending []*room // rooms with changes not yet taken as a batch
 	spare   []*room // pending's other buffer, swapped by takePending
 }
@@ -71,17 +72,21 @@ func (s *Server) enter(name []byte) (*room, int) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r := rs.byName[string(name)]
-	if r == nil {
-		if s.cfg.MaxRooms > 0 && len(rs.byName) >= s.cfg.MaxRooms {
+	if r == nil || r.size.Load() == 0 { // a room new here, or only other nodes' users in it
+		if s.cfg.MaxRooms > 0 && rs.local >= s.cfg.MaxRooms {
 			return nil, roomTooMany
 		}
+	}
+	if r == nil {
 		r = s.newRoom(string(name))
 		rs.byName[r.name] = r
 	}
 	if s.cfg.MaxRoomConns > 0 && int(r.size.Load()) >= s.cfg.MaxRoomConns {
 		return nil, roomFull // a room just created has room for one
 	}
-	r.size.Add(1)
+	if r.size.Add(1) == 1 {
+		rs.local++
+	}
 	return r, roomOK
 }
 
@@ -89,8 +94,11 @@ func (s *Server) enter(name []byte) (*room, int) {
 func (s *Server) leave(r *room) {
 	rs := &s.rooms
 	rs.mu.Lock()
-	if r.size.Add(-1) == 0 && r.remote.Load() == 0 && rs.byName[r.name] == r {
-		delete(rs.byName, r.name)
+	if r.size.Add(-1) == 0 {
+		rs.local--
+		if r.remote.Load() == 0 && rs.byName[r.name] == r {
+			delete(rs.byName, r.name)
+		}
 	}
 	rs.mu.Unlock()
 }
@@ -154,7 +162,8 @@ func (s *Server) changed(r *room) {
 	}
 }
 
-// roomStats reads the number of rooms and the largest room's size.
+// roomStats reads the number of rooms with members here and the largest
+// room's size (its members here).
 func (s *Server) roomStats() (n, largest int) {
 	rs := &s.rooms
 	rs.mu.Lock()
@@ -162,7 +171,7 @@ func (s *Server) roomStats() (n, largest int) {
 	for _, r := range rs.byName {
 		largest = max(largest, int(r.size.Load()))
 	}
-	return len(rs.byName), largest
+	return rs.local, largest
 }
 
 // join lists c among its room's members on c's loop.

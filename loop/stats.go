@@ -116,7 +116,7 @@ type Totals struct {
 	ProtocolClose CloseCounts `metric:"connections_closed_total{reason=protocol_error,code}"`
 	Invalid       ErrorCounts `metric:"packets_invalid_total{code}" help:"Packets refused with an error packet, by error code."`
 
-	Rooms          int           `metric:"rooms" help:"Rooms with someone in them."`
+	Rooms          int           `metric:"rooms" help:"Rooms with members on this server (in a cluster, a room only other nodes' users are in does not count)."`
 	LargestRoom    int           `metric:"room_members_max" help:"Members of the largest room."`
 	RoomsStretched int           `metric:"rooms_stretched" help:"Rooms whose changes batches the presence budget spaces out beyond -flush-interval now."`
 	RoomIntervals  RoomIntervals `metric:"room_flush_interval_milliseconds{room}" help:"The batch interval of the largest rooms the presence budget stretches now (at most 20 rooms; every other room flushes every -flush-interval)."`
