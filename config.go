@@ -70,12 +70,22 @@ func parseConfig(args, environ []string, usage io.Writer) (settings, error) {
 	if s.level, err = settle(&s.cfg, s.ops, text); err != nil {
 		return s, err
 	}
-	s.cluster, err = settleCluster(text, s.cfg.Addr)
+	s.cluster, err = settleCluster(text, &s.cfg)
 	return s, err
 }
 
+// The largest message and properties a node of a cluster takes: each
+// crosses the broker as one record, within its max_payload (1 MiB by
+// default) with room to spare, and properties ride in snapshot chunks of
+// 512 KiB.
+const (
+	clusterMaxMessage       = 512 << 10
+	clusterMaxPropertyBytes = 256 << 10
+)
+
 // settleCluster reads the cluster's flags: nil without -nats.
-func settleCluster(text textFlags, addr string) (*cluster.Config, error) {
+func settleCluster(text textFlags, cfg *loop.Config) (*cluster.Config, error) {
+	addr := cfg.Addr
 	if text.nats == "" {
 		if text.natsCreds != "" || text.node != "" || text.natsPrefix != cluster.DefaultPrefix {
 			return nil, errors.New("invalid value for -nats-creds, -node or -nats-prefix: they need -nats")
@@ -88,6 +98,12 @@ func settleCluster(text textFlags, addr string) (*cluster.Config, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid value for -%s", firstLine(err.Error()))
+	}
+	if cfg.MaxMessage > clusterMaxMessage {
+		return nil, fmt.Errorf("invalid value for -max-message: at most %d with -nats (a message crosses the broker whole)", clusterMaxMessage)
+	}
+	if cfg.MaxPropertyBytes > clusterMaxPropertyBytes {
+		return nil, fmt.Errorf("invalid value for -max-property-bytes: at most %d with -nats", clusterMaxPropertyBytes)
 	}
 	return c, nil
 }

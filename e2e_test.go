@@ -250,6 +250,7 @@ func TestE2EBinaryBadValueExits2(t *testing.T) {
 		{nil, []string{"-nats", "nats://a:4222", "-nats-prefix", "x.*"}, "-nats-prefix"},
 		{nil, []string{"-nats", "nats://a:4222", "-nats-creds", "/no/such/file.creds"}, "-nats-creds"},
 		{nil, []string{"-node", "n1"}, "need -nats"},
+		{nil, []string{"-nats", "nats://a:4222", "-max-message", "600000"}, "-max-message.*-nats"},
 		// From the environment, naming the variable or the flag will do.
 		{[]string{"HANGOUTD_FLUSH_INTERVAL=banana"}, nil, "flush.interval"},
 		{[]string{"HANGOUTD_MAX_MESSAGE=-1"}, nil, "max.message"},

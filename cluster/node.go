@@ -23,6 +23,11 @@ type Local interface {
 	DeliverRemote(room []byte, tokens [][]byte, relay []byte)
 }
 
+// minPayload is the broker max_payload a node needs: a message of up to
+// 256 KiB of records, one record of a 512 KiB client message, a snapshot
+// chunk of 512 KiB and one user's properties.
+const minPayload = 1 << 20
+
 // inboundMessages is how many messages of other nodes' records may wait
 // for the inbound goroutine; past it nats.go drops them (counted as slow
 // consumer, healed by resync). With messages of at most maxMessage bytes,
@@ -189,6 +194,9 @@ func (n *Node) onConnect(nc *nats.Conn, what string) {
 		return // the handler and Start both saw the first connect
 	}
 	n.log.Info("cluster: "+what, "url", nc.ConnectedUrlRedacted())
+	if mp := nc.MaxPayload(); mp > 0 && mp < minPayload {
+		n.log.Warn("cluster: the broker's max_payload is under 1 MiB: a large relay or snapshot chunk will not cross it", "max_payload", mp)
+	}
 	wake(n.hello)
 }
 
