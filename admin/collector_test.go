@@ -216,8 +216,8 @@ func TestCollectorHelp(t *testing.T) {
 		"hangoutd_cluster_remote_users":       "GAUGE: Users of other nodes listed here.",
 		"hangoutd_cluster_broker_connected":   "GAUGE: 1 while the node is connected to the NATS broker.",
 		"hangoutd_cluster_relays_total":       "COUNTER: Relays sent to other nodes (one per node for a unicast, one for a \"*\") and received from them.",
-		"hangoutd_cluster_dropped_total":      "COUNTER: Records lost on their way: outbox (the outbox was full), publish (the broker was unreachable), inbound (this node fell behind the broker: slow consumer).",
-		"hangoutd_cluster_resyncs_total":      "COUNTER: Snapshots of another node's users fetched: at its start, after a gap in its records or a mismatch in its heartbeat.",
+		"hangoutd_cluster_dropped_total":      "COUNTER: Lost on their way: records when the outbox was full (outbox) or the broker unreachable (publish); messages of records when this node fell behind the broker (inbound: slow consumer). Presence is healed by snapshots; relays are lost.",
+		"hangoutd_cluster_resyncs_total":      "COUNTER: Snapshots of another node's users needed: at its start, after a gap in its records or a mismatch in its heartbeat (a failed fetch tried again counts once).",
 		"hangoutd_cluster_peer_deaths_total":  "COUNTER: Nodes declared dead (silent past the death timeout, or replaced by a new start under the same name).",
 	}
 	got := gather(t, &fakeServer{}).kinds

@@ -71,7 +71,11 @@ func DefaultNode(addr string) string {
 	if err != nil || port == "" {
 		port = "0"
 	}
-	return strings.ReplaceAll(host, ".", "_") + ":" + port
+	host = strings.ReplaceAll(host, ".", "_")
+	if max := 64 - 1 - len(port); len(host) > max { // a name is at most 64 bytes
+		host = host[:max]
+	}
+	return host + ":" + port
 }
 
 // Validate names the first setting that cannot work.

@@ -69,10 +69,12 @@ type Node struct {
 
 	synced    atomic.Bool
 	connected atomic.Bool
+	started   atomic.Bool // subs is set
 	nPeers    atomic.Int64
 	nRemote   atomic.Int64
 
-	relaysOut, relaysIn, pubFailed, slowConsumer, resyncs, deaths atomic.Uint64
+	relaysOut, relaysIn, pubFailed, resyncs, deaths atomic.Uint64
+	subs                                            []*nats.Subscription // set by Start, read by Stats
 
 	hello  chan struct{} // wakes beat to say hello: the connection is (re)made
 	answer chan struct{} // wakes beat to answer another node's hello
@@ -145,9 +147,9 @@ func (n *Node) Start(local Local) error {
 				n.log.Warn("cluster: broker unreachable; serving local clients only", "err", err)
 			}
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				n.slowConsumer.Add(1)
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) { // once per episode: Stats counts the messages
+				n.log.Warn("cluster: this node is behind the broker: messages dropped (healed by snapshots)", "subject", sub.Subject)
 				return
 			}
 			n.log.Warn("cluster: broker connection", "err", err)
@@ -162,18 +164,21 @@ func (n *Node) Start(local Local) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	n.nc = nc
-	subs := []func() error{
-		func() error { _, err := nc.ChanSubscribe(n.subjPeers, n.msgs); return err },
-		func() error { _, err := nc.ChanSubscribe(n.subjTo, n.msgs); return err },
-		func() error { _, err := nc.Subscribe(n.subjHB, n.onHeartbeatMsg); return err },
-		func() error { _, err := nc.Subscribe(n.subjSnap, n.serveSnapshot); return err },
+	subs := []func() (*nats.Subscription, error){
+		func() (*nats.Subscription, error) { return nc.ChanSubscribe(n.subjPeers, n.msgs) },
+		func() (*nats.Subscription, error) { return nc.ChanSubscribe(n.subjTo, n.msgs) },
+		func() (*nats.Subscription, error) { return nc.Subscribe(n.subjHB, n.onHeartbeatMsg) },
+		func() (*nats.Subscription, error) { return nc.Subscribe(n.subjSnap, n.serveSnapshot) },
 	}
 	for _, sub := range subs {
-		if err := sub(); err != nil {
+		s, err := sub()
+		if err != nil {
 			nc.Close()
 			return fmt.Errorf("cluster: subscribe: %w", err)
 		}
+		n.subs = append(n.subs, s)
 	}
+	n.started.Store(true)
 	n.wg.Add(3)
 	go n.run()
 	go n.publisher()
@@ -320,7 +325,7 @@ func (n *Node) Stats() loop.ClusterTotals {
 		RelaysIn:     n.relaysIn.Load(),
 		Dropped:      n.out.dropped.Load(),
 		PubFailed:    n.pubFailed.Load(),
-		SlowConsumer: n.slowConsumer.Load(),
+		SlowConsumer: n.droppedInbound(),
 		Resyncs:      n.resyncs.Load(),
 		Deaths:       n.deaths.Load(),
 	}
@@ -328,6 +333,21 @@ func (n *Node) Stats() loop.ClusterTotals {
 		t.Connected = 1
 	}
 	return t
+}
+
+// droppedInbound is the messages nats.go dropped because this node fell
+// behind: its subscriptions' count, which lives on after a reconnect.
+func (n *Node) droppedInbound() uint64 {
+	if !n.started.Load() {
+		return 0
+	}
+	total := 0
+	for _, s := range n.subs {
+		if d, err := s.Dropped(); err == nil {
+			total += d
+		}
+	}
+	return uint64(total)
 }
 
 var _ loop.Cluster = (*Node)(nil)

@@ -57,6 +57,10 @@ func (p *peer) unhold() {
 	p.held, p.heldSize, p.lost = nil, 0, false
 }
 
+// forgetAfter is how long a dead node is remembered (its name, its old
+// starts' epochs, so their late messages are known as old).
+const forgetAfter = 10 * time.Minute
+
 // maxHeldBytes bounds the records held for one peer while its snapshot
 // comes. Each is copied out of its message (which may hold large relays)
 // so that holding it pins nothing else. Past the bound the held records
@@ -293,8 +297,14 @@ func (n *Node) onHeartbeat(h heartbeat) {
 func (n *Node) check(now time.Time) {
 	live := 0
 	syncing := false
-	for _, p := range n.peers {
+	for name, p := range n.peers {
 		if p.dead {
+			if now.Sub(n.heardFrom(name)) > forgetAfter {
+				delete(n.peers, name) // nodes come and go under new names
+				n.heardMu.Lock()
+				delete(n.heard, name)
+				n.heardMu.Unlock()
+			}
 			continue
 		}
 		if now.Sub(n.heardFrom(p.name)) > n.cfg.DeadAfter {

@@ -92,12 +92,14 @@ func (n *Node) snapshotChunks() [][]byte {
 // resync fetches p's snapshot; its presence records are held until it
 // comes.
 func (n *Node) resync(p *peer) {
+	if !p.syncing {
+		n.resyncs.Add(1) // a need, not each try
+	}
 	p.syncing = true
 	if p.fetching {
 		return
 	}
 	p.fetching = true
-	n.resyncs.Add(1)
 	n.wg.Add(1)
 	go n.fetch(p.name, p.epoch)
 }

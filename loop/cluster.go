@@ -39,10 +39,10 @@ type ClusterTotals struct {
 	Connected    int    `metric:"cluster_broker_connected" help:"1 while the node is connected to the NATS broker."`
 	RelaysOut    uint64 `metric:"cluster_relays_total{dir=out}" help:"Relays sent to other nodes (one per node for a unicast, one for a \"*\") and received from them."`
 	RelaysIn     uint64 `metric:"cluster_relays_total{dir=in}"`
-	Dropped      uint64 `metric:"cluster_dropped_total{where=outbox}" help:"Records lost on their way: outbox (the outbox was full), publish (the broker was unreachable), inbound (this node fell behind the broker: slow consumer)."`
+	Dropped      uint64 `metric:"cluster_dropped_total{where=outbox}" help:"Lost on their way: records when the outbox was full (outbox) or the broker unreachable (publish); messages of records when this node fell behind the broker (inbound: slow consumer). Presence is healed by snapshots; relays are lost."`
 	PubFailed    uint64 `metric:"cluster_dropped_total{where=publish}"`
 	SlowConsumer uint64 `metric:"cluster_dropped_total{where=inbound}"`
-	Resyncs      uint64 `metric:"cluster_resyncs_total" help:"Snapshots of another node's users fetched: at its start, after a gap in its records or a mismatch in its heartbeat."`
+	Resyncs      uint64 `metric:"cluster_resyncs_total" help:"Snapshots of another node's users needed: at its start, after a gap in its records or a mismatch in its heartbeat (a failed fetch tried again counts once)."`
 	Deaths       uint64 `metric:"cluster_peer_deaths_total" help:"Nodes declared dead (silent past the death timeout, or replaced by a new start under the same name)."`
 }
 
