@@ -206,8 +206,8 @@ func (r *runner) runAbuse() {
 	// The server after it all: alive, and taking a fresh client.
 	freshMS, freshErr := r.freshHandshake(10 * time.Second)
 	alive := true
-	if cfg.PID > 0 {
-		st, err := readProc(cfg.PID, false)
+	if cfg.pid() > 0 {
+		st, err := readProc(cfg.pid(), false)
 		alive = err == nil && st.State != 'Z' && st.State != 'X'
 	}
 	if freshErr == nil {
@@ -216,7 +216,7 @@ func (r *runner) runAbuse() {
 	res.add("server_up_after", b2f(freshErr == nil && alive), "")
 	if mD.OK {
 		res.add("server_rss_peak_mb", float64(hostilePeak)/mib, "MiB")
-		if hwm, err := readVmHWM(cfg.PID); err == nil {
+		if hwm, err := readVmHWM(cfg.pid()); err == nil {
 			res.add("server_vmhwm_mb", float64(hwm)/mib, "MiB")
 		}
 	}
@@ -228,7 +228,7 @@ func (r *runner) runAbuse() {
 	// Goals.
 	peak := max(quietPeak, hostilePeak)
 	switch {
-	case cfg.PID <= 0:
+	case cfg.pid() <= 0:
 		r.goal("server RSS peak", "under -max-outbound-total + 96 MiB", "not checked: no -pid", false, true)
 	case a.MaxOutboundTotal <= 0:
 		r.goal("server RSS peak", "under -max-outbound-total + 96 MiB", fmt.Sprintf("%.1f MiB, not checked: no -max-outbound-total", float64(peak)/mib), false, true)
@@ -365,13 +365,13 @@ func (r *runner) watchRSS() *rssWatch {
 	w := &rssWatch{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		if r.cfg.PID <= 0 {
+		if r.cfg.pid() <= 0 {
 			return
 		}
 		tk := time.NewTicker(100 * time.Millisecond)
 		defer tk.Stop()
 		for {
-			if s, err := readProc(r.cfg.PID, false); err == nil {
+			if s, err := readProc(r.cfg.pid(), false); err == nil {
 				w.mu.Lock()
 				w.peak = max(w.peak, s.RSS)
 				w.mu.Unlock()

@@ -30,7 +30,7 @@ func abuseTiny(t *testing.T, rooms int) {
 	cfg.Rooms = rooms
 	cfg.Duration = time.Second
 	cfg.Rate = 20
-	cfg.PID = os.Getpid() // the in-process server
+	cfg.PIDs = []int{os.Getpid()} // the in-process server
 	a := defaultAbuse()
 	a.UnicastRate = 100
 	a.Slowloris, a.NoRead, a.Props, a.Big, a.Fragments, a.Pings, a.BadUTF8 = 4, 3, 1, 1, 1, 1, 1

@@ -65,6 +65,7 @@ type loopState struct {
 
 	// changes scan
 	cur         *client
+	changed     bool // the view of cur changed
 	first       bool
 	sawMeta     int
 	rec         []batchOp // what the changes being scanned did, an op per entry
@@ -120,6 +121,13 @@ func (r *runner) OnDown(c *wsclient.Conn, err error) {
 		r.upRemove(cl.idx)
 	}
 	if r.shutting.Load() || (prev == cLeaving && err == nil) {
+		return
+	}
+	if prev == cUp && r.killedAt.Load() > 0 {
+		// failover: the killed node's clients lose their connections.
+		// Whether only they did is checked once the dust settles.
+		r.dropped[r.urlFor(int(cl.idx))].Add(1)
+		r.lastDrop.Store(r.now())
 		return
 	}
 	var de *wsclient.DialError
@@ -200,7 +208,7 @@ func (r *runner) OnText(c *wsclient.Conn, msg []byte) {
 func (ls *loopState) changes(cl *client, data []byte, size int) {
 	r := ls.r
 	ls.ctr.Changes++
-	ls.cur, ls.first, ls.sawMeta = cl, cl.state == cDialing, 0
+	ls.cur, ls.first, ls.sawMeta, ls.changed = cl, cl.state == cDialing, 0, false
 	if ls.first {
 		ls.mine = append(ls.mine, cl.idx)
 	}
@@ -223,6 +231,9 @@ func (ls *loopState) changes(cl *client, data []byte, size int) {
 		}
 	}
 	now := r.now()
+	if ls.changed {
+		cl.viewAt = now
+	}
 	if ls.first {
 		switch {
 		case ls.sawMeta != 1:
@@ -243,7 +254,7 @@ func (ls *loopState) changes(cl *client, data []byte, size int) {
 		r.up.Add(1)
 		r.welcomes.Add(1)
 	}
-	if r.tracking.Load() && !cl.converged && int64(cl.viewN) >= r.members(cl.idx) {
+	if r.tracking.Load() && !cl.converged && int64(cl.viewN) >= r.roomWant(cl.idx) {
 		cl.converged, cl.convergedAt = true, now
 		ls.lastConverged = max(ls.lastConverged, now)
 		r.converged.Add(1)
@@ -304,11 +315,13 @@ func (ls *loopState) apply(cl *client, op batchOp) {
 		ls.sameRoom(cl, op.id, "an open")
 		if cl.view.set(op.id) {
 			cl.viewN++
+			ls.changed = true
 		}
 	case kindClose:
 		ls.sameRoom(cl, op.id, "a close")
 		if cl.view.clear(op.id) {
 			cl.viewN--
+			ls.changed = true
 		}
 	case kindProperties:
 		if op.u >= 0 {

@@ -26,7 +26,11 @@ scenarios:
   churn      -n clients while -rate per second leave and join for -duration; views and server memory checked
   abuse      -n clients send broadcast (-rate) and unicast (-unicast-rate) packets, alone and then next to
              hostile clients; server RSS, their p99 and losses against goals, and whether the server stays up
+  failover   -n clients over the nodes of a cluster (-url A,B,C) send at -rate; -kill-pid (a node) gets SIGKILL;
+             the time until every survivor's view is right again (heal_s, at most 5 s) and losses among survivors
 every scenario takes -rooms N: the clients spread over N rooms under the -url's path, each checked on its own
+-url A,B,C spreads the clients over the nodes of a cluster (rooms span them); -pid P1,P2,P3 sums their CPU
+connect and idle spread -n over several bench processes when one cannot hold them all (-procs P forces P)
 
 exit status: 0 ran and the server behaved, 2 the server misbehaved (reasons on stderr), 1 usage or bench error
 run 'hangoutd bench SCENARIO -h' for the flags
@@ -70,6 +74,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := cfg.validate(); err != nil {
 		fmt.Fprintf(stderr, "hangoutd bench: %v\n", err)
 		return 1
+	}
+	if cfg.share.count > 0 {
+		return runChild(cfg, os.Stdin, stdout)
 	}
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -127,6 +134,9 @@ func raiseFileLimit() {
 // (0 ok, 1 bench error, 2 server misbehaved). err is for setup failures.
 func RunScenario(cfg *Config) (*Result, int, error) {
 	raiseFileLimit()
+	if p := procsFor(cfg); p > 1 {
+		return runProcs(cfg, p)
+	}
 	extra := 0
 	if cfg.Scenario == "churn" {
 		extra = int(cfg.Rate*cfg.Duration.Seconds()) + 16
@@ -152,6 +162,8 @@ func RunScenario(cfg *Config) (*Result, int, error) {
 		r.runChurn()
 	case "abuse":
 		r.runAbuse()
+	case "failover":
+		r.runFailover()
 	}
 	r.addEnd()
 	stop()

@@ -68,7 +68,7 @@ func plotPanels(res *Result) []panel {
 	}
 	var ps []panel
 	switch res.Scenario {
-	case "broadcast", "unicast", "presence", "abuse":
+	case "broadcast", "unicast", "presence", "abuse", "failover":
 		ps = append(ps, panel{title: "deliveries/s", lines: []plotLine{
 			{"deliveries/s", blue, pts(true, always(func(p Point) float64 { return p.DeliveriesPerS }))},
 		}})

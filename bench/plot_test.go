@@ -21,7 +21,7 @@ func TestPlotIdleAndChurnDrawWhatTheyHave(t *testing.T) {
 			// Three seconds hold at least one whole second of
 			// the phase even after a stall; the in-process server is this
 			// process.
-			cfg.Duration, cfg.PID = 3*time.Second, os.Getpid()
+			cfg.Duration, cfg.PIDs = 3*time.Second, []int{os.Getpid()}
 			res, code, err := RunScenario(cfg)
 			if err != nil {
 				t.Fatal(err)

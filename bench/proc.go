@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -82,32 +83,68 @@ func selfCPU() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
-// procMark is both processes at one moment.
+// procMark is the server's processes and the bench's at one moment.
 type procMark struct {
 	At     time.Time
-	Server procStat
-	OK     bool // server readable
-	Self   float64
-	SelfRS int64
+	Server procStat   // summed over the -pid processes readable now
+	OK     bool       // every -pid process readable (false without -pid)
+	Procs  []procStat // each -pid process, in -pid order
+	ProcOK []bool
+	Self   float64 // the bench's CPU seconds: this process and its child bench processes
+	SelfRS int64   // and their RSS
 }
 
 func (r *runner) mark() procMark { return r.markFDs(false) }
 
 // markFDs is mark, counting the server's descriptors too.
-func (r *runner) markFDs(fds bool) procMark {
-	m := procMark{At: time.Now(), Self: selfCPU()}
-	if r.cfg.PID > 0 {
-		if s, err := readProc(r.cfg.PID, fds); err == nil {
-			m.Server, m.OK = s, true
+func (r *runner) markFDs(fds bool) procMark { return markOf(r.cfg.PIDs, nil, fds) }
+
+// markOf reads the server processes pids and the bench: this process and
+// its child bench processes children (procs.go), whose CPU and RSS count
+// as the bench's.
+func markOf(pids, children []int, fds bool) procMark {
+	m := procMark{At: time.Now(), Self: selfCPU(), Procs: make([]procStat, len(pids)), ProcOK: make([]bool, len(pids))}
+	m.OK = len(pids) > 0
+	for i, pid := range pids {
+		s, err := readProc(pid, fds)
+		if err != nil {
+			m.OK = false
+			continue
 		}
+		m.Procs[i], m.ProcOK[i] = s, true
+		m.Server.CPU += s.CPU
+		m.Server.RSS += s.RSS
+		m.Server.FDs += s.FDs
+		m.Server.State = s.State
 	}
 	if s, err := readProc(os.Getpid(), false); err == nil {
 		m.SelfRS = s.RSS
 	}
+	for _, pid := range children {
+		if s, err := readProc(pid, false); err == nil {
+			m.Self += s.CPU
+			m.SelfRS += s.RSS
+		}
+	}
 	return m
 }
 
-// addCPU adds the CPU spent between a and b, per million units when units > 0.
+// serverCPU is the server's CPU seconds from a to b, summed over the
+// processes readable at both; n is how many those are.
+func serverCPU(a, b procMark) (secs float64, n int) {
+	for i := range min(len(a.ProcOK), len(b.ProcOK)) {
+		if a.ProcOK[i] && b.ProcOK[i] {
+			secs += b.Procs[i].CPU - a.Procs[i].CPU
+			n++
+		}
+	}
+	return secs, n
+}
+
+// addCPU adds the CPU spent between a and b, per million units when
+// units > 0. With several server processes the sum comes first, then each
+// process's (server_cpu_s_node1 ...); a process not readable at both ends
+// (one that exited) is left out of the sum, with a note.
 func (res *Result) addCPU(prefix string, a, b procMark, units float64, unitName string) {
 	secs := b.At.Sub(a.At).Seconds()
 	self := b.Self - a.Self
@@ -118,15 +155,34 @@ func (res *Result) addCPU(prefix string, a, b procMark, units float64, unitName 
 	if units > 0 {
 		res.add(prefix+"bench_cpu_s_per_M_"+unitName, self/units*1e6, "s")
 	}
-	if a.OK && b.OK {
-		srv := b.Server.CPU - a.Server.CPU
-		res.add(prefix+"server_cpu_s", srv, "s")
-		if secs > 0 {
-			res.add(prefix+"server_cpu_util", srv/secs, "cores")
+	srv, n := serverCPU(a, b)
+	if n == 0 {
+		return
+	}
+	res.add(prefix+"server_cpu_s", srv, "s")
+	if secs > 0 {
+		res.add(prefix+"server_cpu_util", srv/secs, "cores")
+	}
+	if units > 0 {
+		res.add(prefix+"server_cpu_s_per_M_"+unitName, srv/units*1e6, "s")
+	}
+	if len(a.Procs) < 2 {
+		return
+	}
+	var missing []string
+	for i := range a.Procs {
+		if !a.ProcOK[i] || !b.ProcOK[i] {
+			missing = append(missing, "server process "+strconv.Itoa(i+1))
+			continue
 		}
+		c := b.Procs[i].CPU - a.Procs[i].CPU
+		res.add(prefix+"server_cpu_s"+procSuffix(i), c, "s")
 		if units > 0 {
-			res.add(prefix+"server_cpu_s_per_M_"+unitName, srv/units*1e6, "s")
+			res.add(prefix+"server_cpu_s_per_M_"+unitName+procSuffix(i), c/units*1e6, "s")
 		}
+	}
+	if len(missing) > 0 {
+		res.note("%sserver_cpu_s sums %d of %d server processes: %s not readable at both ends (exited)", prefix, n, len(a.Procs), strings.Join(missing, ", "))
 	}
 }
 

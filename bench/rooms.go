@@ -58,7 +58,11 @@ func batchWait(n, rooms int) time.Duration {
 }
 
 // roomFor is the room of the client of index idx when it joins at first.
-func (r *runner) roomFor(idx int) int32 { return int32(idx % len(r.targets)) }
+func (r *runner) roomFor(idx int) int32 { return int32(r.global(idx) % len(r.targets)) }
+
+// urlFor is the -url (its index) that the client of index idx dials
+// (nodes.go).
+func (r *runner) urlFor(idx int) int { return urlOf(r.global(idx), len(r.targets), len(r.byURL)) }
 
 // roomName is room k's name, its path without a query, for reports.
 func (r *runner) roomName(k int32) string {
@@ -70,6 +74,15 @@ func (r *runner) roomName(k int32) string {
 // of its property updates.
 func (r *runner) members(idx int32) int64 {
 	return r.roomSize[r.roomOf[idx].Load()].Load()
+}
+
+// roomWant is the size client idx's view must reach: the members of its
+// room, in every bench process when several share the run.
+func (r *runner) roomWant(idx int32) int64 {
+	if r.roomTotal != nil {
+		return r.roomTotal[r.roomOf[idx].Load()]
+	}
+	return r.members(idx)
 }
 
 // maxLeaksNamed is how many cross-room leaks are named one by one; the
@@ -160,6 +173,9 @@ func (r *runner) checkViews(deadline time.Time, strangers bool) (bad []string, c
 // of the up clients of its room, or "". stranger: the view holds tokens no
 // bench client ever held, let be when strangers is true.
 func (r *runner) viewProblem(cl *client, want bitset, strangers bool) (problem string, stranger bool) {
+	if r.roomTotal != nil {
+		return r.sharedViewProblem(cl, want), false
+	}
 	extra, missing, _, exM := cl.view.diff(want)
 	if extra+missing == 0 {
 		return "", false
@@ -204,6 +220,59 @@ func (r *runner) viewProblem(cl *client, want bitset, strangers bool) (problem s
 		who += " of room " + r.roomName(room)
 	}
 	return who + ": " + strings.Join(parts, "; "), stranger
+}
+
+// sharedViewProblem is viewProblem when several bench processes share
+// the run: this one knows the tokens of its own clients only. So the view
+// must hold exactly this process's members of its room by token (want),
+// and exactly as many users as the room has in all the processes by
+// count. A token of another process is not a stranger: the count says
+// whether the view holds the right number of them.
+func (r *runner) sharedViewProblem(cl *client, want bitset) string {
+	_, missing, _, exM := cl.view.diff(want)
+	room := r.roomOf[cl.idx].Load()
+	var other, gone []int32
+	otherN, goneN := 0, 0
+	cl.view.eachNotIn(want, func(id int32) {
+		o := r.tokens.ownerOf(id)
+		switch {
+		case o < 0: // a client of another bench process, by count below
+		case r.roomOf[o].Load() != room:
+			if otherN++; len(other) < 3 {
+				other = append(other, id)
+			}
+		default:
+			if goneN++; len(gone) < 3 {
+				gone = append(gone, id)
+			}
+		}
+	})
+	var parts []string
+	if otherN > 0 {
+		var eg []string
+		for _, id := range other {
+			o := r.tokens.ownerOf(id)
+			eg = append(eg, fmt.Sprintf("client %d of room %s", r.global(int(o)), r.roomName(r.roomOf[o].Load())))
+		}
+		parts = append(parts, fmt.Sprintf("view has %d tokens of clients of other rooms (e.g. %s)", otherN, strings.Join(eg, ", ")))
+	}
+	if goneN > 0 {
+		parts = append(parts, fmt.Sprintf("view has %d tokens of this process that left or never were (e.g. %s)", goneN, r.describe(gone)))
+	}
+	if missing > 0 {
+		parts = append(parts, fmt.Sprintf("view lacks %d of this process's members of the room (e.g. %s)", missing, r.describe(exM)))
+	}
+	if want := r.roomWant(cl.idx); int64(cl.viewN) != want {
+		parts = append(parts, fmt.Sprintf("view holds %d users, the room has %d in all the bench processes", cl.viewN, want))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	who := fmt.Sprintf("client %d", r.global(int(cl.idx)))
+	if len(r.targets) > 1 {
+		who += " of room " + r.roomName(room)
+	}
+	return who + ": " + strings.Join(parts, "; ")
 }
 
 // failViews fails the run with the first 20 views found wrong.

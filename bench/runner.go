@@ -38,20 +38,27 @@ type client struct {
 	convergedAt int64
 	pings       int32
 
+	viewAt int64 // when the view last changed, ns since base
+
 	seq      uint32 // last sequence number sent
+	sentWin  int32  // packets sent inside the measured window
 	inflight int32
 	lastSent int64       // presence: when the client last updated, ns since base
 	updates  bitset      // presence: the updates this client has seen
 	pairs    []pairState // broadcast: what arrived from each sender
+	winFrom  []int32     // broadcast: packets of the window that arrived from each sender
 }
 
 // runner holds one scenario run.
 type runner struct {
 	cfg     *Config
 	res     *Result
-	targets []wsclient.Target // by room; the -url's path alone with -rooms 1
-	eng     *wsclient.Engine
-	base    time.Time
+	targets []wsclient.Target // by room, on the first -url; the -url's path alone with -rooms 1
+	// byURL is every room on every -url: byURL[u][k] is room k on URL u
+	// (nodes.go: which URL a client dials).
+	byURL [][]wsclient.Target
+	eng   *wsclient.Engine
+	base  time.Time
 
 	clients []client
 	nextIdx int // driver only: next unused client index
@@ -66,7 +73,18 @@ type runner struct {
 	// join replaces a leave of its room, so sizes stay as they were.
 	roomOf   []atomic.Int32
 	roomSize []atomic.Int64
-	leaks    atomic.Int64 // things of one room that reached a client of another
+	// roomTotal, when several bench processes share the run, is each
+	// room's size over all of them: what a view must count (procs.go).
+	roomTotal []int64
+	leaks     atomic.Int64 // things of one room that reached a client of another
+
+	// failover: killedAt (ns since base) is set just before the kill; a
+	// connection the server drops after it counts in dropped by the URL it
+	// dialed, against urlClients, the clients dialed to each URL.
+	killedAt   atomic.Int64
+	dropped    []atomic.Int64
+	urlClients []atomic.Int64
+	lastDrop   atomic.Int64
 
 	up          atomic.Int64 // welcomed and not gone
 	welcomes    atomic.Int64
@@ -75,6 +93,7 @@ type runner struct {
 	tracking    atomic.Bool // count clients whose view reached their room's size
 	shutting    atomic.Bool
 	misbehaving atomic.Bool
+	aborted     atomic.Bool // a child bench process told to stop: another one failed (procs.go)
 
 	// traffic, set by the driver before it starts traffic (the Execute that
 	// starts it orders these writes before every loop's reads)
@@ -132,38 +151,60 @@ func (w *window) set(start, end, stop int64) {
 func (w *window) holds(t int64) bool { return t >= w.start.Load() && t < w.end.Load() }
 
 func newRunner(cfg *Config, maxClients int) (*runner, error) {
-	t, err := wsclient.ParseTarget(cfg.URL)
+	urls, err := urlTargets(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
-	for i := 1; i <= cfg.SourceIPs; i++ {
-		t.Sources = append(t.Sources, [4]byte{127, 0, 0, byte(i)})
+	paths := roomPaths(urls[0].Path, max(cfg.Rooms, 1))
+	byURL := make([][]wsclient.Target, len(urls))
+	for u, t := range urls {
+		for i := 1; i <= cfg.SourceIPs; i++ {
+			t.Sources = append(t.Sources, [4]byte{127, 0, 0, byte(i)})
+		}
+		byURL[u] = make([]wsclient.Target, len(paths))
+		for k, p := range paths {
+			byURL[u][k] = t
+			byURL[u][k].Path = p
+		}
 	}
-	paths := roomPaths(t.Path, max(cfg.Rooms, 1))
-	targets := make([]wsclient.Target, len(paths))
-	for k, p := range paths {
-		targets[k] = t
-		targets[k].Path = p
-	}
-	if err := mintTokens(cfg.AuthKey, targets); err != nil {
+	// Every URL names the same rooms: one token a room serves them all.
+	if err := mintTokens(cfg.AuthKey, byURL[0]); err != nil {
 		return nil, err
 	}
+	for u := 1; u < len(byURL); u++ {
+		for k := range byURL[u] {
+			byURL[u][k].Path = byURL[0][k].Path
+		}
+	}
 	r := &runner{
-		cfg:      cfg,
-		targets:  targets,
-		base:     time.Now(),
-		clients:  make([]client, maxClients),
-		tokens:   newTokenTable(maxClients*2 + 4096),
-		tokOf:    make([]atomic.Int32, maxClients),
-		roomOf:   make([]atomic.Int32, maxClients),
-		roomSize: make([]atomic.Int64, len(paths)),
-		sem:      make(chan struct{}, cfg.DialConcurrency),
-		ihist:    newHist(),
-		upPos:    make([]int32, maxClients),
+		cfg:        cfg,
+		targets:    byURL[0],
+		byURL:      byURL,
+		base:       time.Now(),
+		clients:    make([]client, maxClients),
+		tokens:     newTokenTable(maxClients*2 + 4096),
+		tokOf:      make([]atomic.Int32, maxClients),
+		roomOf:     make([]atomic.Int32, maxClients),
+		roomSize:   make([]atomic.Int64, len(paths)),
+		dropped:    make([]atomic.Int64, len(urls)),
+		urlClients: make([]atomic.Int64, len(urls)),
+		sem:        make(chan struct{}, cfg.DialConcurrency),
+		ihist:      newHist(),
+		upPos:      make([]int32, maxClients),
 		res: &Result{
 			Name: cfg.Name, Scenario: cfg.Scenario, URL: cfg.URL,
 			Params: cfg.params(), Started: time.Now().UTC(),
 		},
+	}
+	if sh := cfg.share; sh.count > 1 {
+		rooms := len(paths)
+		r.roomTotal = make([]int64, rooms)
+		for k := range r.roomTotal {
+			r.roomTotal[k] = int64(sh.total / rooms)
+			if k < sh.total%rooms {
+				r.roomTotal[k]++
+			}
+		}
 	}
 	for i := range r.clients {
 		r.clients[i] = client{idx: int32(i), tokID: -1}
@@ -219,7 +260,7 @@ func (r *runner) localFail(err error) {
 }
 
 func (r *runner) broken() bool {
-	if r.misbehaving.Load() {
+	if r.misbehaving.Load() || r.aborted.Load() {
 		return true
 	}
 	r.failMu.Lock()
@@ -282,7 +323,9 @@ func (r *runner) dial(count int, deadline time.Time, room int32) bool {
 		r.roomOf[cl.idx].Store(k)
 		r.nextIdx++
 		r.dialed.Add(1)
-		r.eng.Dial(&r.targets[k], int(cl.idx))
+		u := r.urlFor(int(cl.idx))
+		r.urlClients[u].Add(1)
+		r.eng.Dial(&r.byURL[u][k], int(cl.idx))
 	}
 	return true
 }

@@ -13,7 +13,7 @@ func TestConnectSettle(t *testing.T) {
 	url := startServer(t, nil)
 	cfg := small("connect", url, 200)
 	cfg.Settle = true
-	cfg.PID = os.Getpid() // the in-process server: not one the bench started
+	cfg.PIDs = []int{os.Getpid()} // the in-process server: not one the bench started
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,7 @@ func TestChurnViewsAgree(t *testing.T) {
 	cfg := small("churn", url, 100)
 	cfg.Rate = 50
 	cfg.Duration = time.Second
-	cfg.PID = os.Getpid() // the in-process server: descriptors must come back
+	cfg.PIDs = []int{os.Getpid()} // the in-process server: descriptors must come back
 	res, code, err := RunScenario(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,13 @@ func (r *runner) addMemory(base, now procMark, conns int) {
 	if base.OK {
 		res.add("server_rss_start_mb", float64(base.Server.RSS)/mib, "MiB")
 	}
+	if len(now.Procs) > 1 {
+		for i, p := range now.Procs {
+			if now.ProcOK[i] {
+				res.add("server_rss_mb"+procSuffix(i), float64(p.RSS)/mib, "MiB")
+			}
+		}
+	}
 	if now.OK {
 		res.add("server_rss_mb", float64(now.Server.RSS)/mib, "MiB")
 		if base.OK && conns > 0 {
@@ -76,6 +84,16 @@ func (r *runner) runConnect() {
 	if !ok {
 		return
 	}
+	r.connectFigures(start)
+	res.addCPU("", m0, m1, float64(n), "connections")
+	r.addMemory(m0, m1, n)
+}
+
+// connectFigures reports how the connecting went, from start (when the
+// first dial went out).
+func (r *runner) connectFigures(start int64) {
+	n := r.cfg.N
+	res := r.res
 	var lastAt, lastConv int64
 	var lastSize, maxSize int
 	var mu sync.Mutex
@@ -97,8 +115,6 @@ func (r *runner) runConnect() {
 	if r.cfg.Settle {
 		res.add("time_to_converge_s", float64(lastConv-start)/1e9, "s")
 	}
-	res.addCPU("", m0, m1, float64(n), "connections")
-	r.addMemory(m0, m1, n)
 }
 
 // runIdle holds n clients (dialing them unless a previous scenario left
@@ -115,18 +131,31 @@ func (r *runner) runIdle() {
 		}
 	}
 	res.add("clients", float64(r.up.Load()), "")
+	mA, mB, total, ok := r.hold()
+	if !ok {
+		return
+	}
+	res.addCPU("", mA, mB, float64(total), "pings")
+	r.addMemory(r.m0, mB, n)
+}
+
+// hold holds the clients for -duration and reports the pings they got
+// meanwhile; total is their sum. ok is false when the run broke.
+func (r *runner) hold() (mA, mB procMark, total int64, ok bool) {
+	n := r.cfg.N
+	res := r.res
 	r.onLoops(func(ls *loopState) {
 		for _, idx := range ls.mine {
 			r.clients[idx].pings = 0
 		}
 	})
 	r.phase("hold")
-	mA := r.mark()
+	mA = r.mark()
 	if !r.sleepUntil(mA.At.Add(r.cfg.Duration)) {
-		return
+		return mA, mB, 0, false
 	}
-	mB := r.mark()
-	var total, minP, maxP, zero int64 = 0, 1 << 62, 0, 0
+	mB = r.mark()
+	var minP, maxP, zero int64 = 1 << 62, 0, 0
 	var mu sync.Mutex
 	r.onLoops(func(ls *loopState) {
 		mu.Lock()
@@ -155,8 +184,7 @@ func (r *runner) runIdle() {
 	if zero > 0 && maxP >= 2 {
 		r.fail("%d of %d clients got no ping in %.0f s while others got up to %d", zero, n, secs, maxP)
 	}
-	res.addCPU("", mA, mB, float64(total), "pings")
-	r.addMemory(r.m0, mB, n)
+	return mA, mB, total, true
 }
 
 // runTraffic runs broadcast, unicast and presence: start senders, measure
@@ -417,8 +445,9 @@ func (r *runner) describe(ids []int32) string {
 
 // addEnd reports the server's CPU seconds since it started and its RSS as
 // the scenario ends, the "after" of the before/during/after figures.
+// With several processes they are sums over those still there.
 func (r *runner) addEnd() {
-	if m := r.mark(); m.OK {
+	if m := r.mark(); slices.Contains(m.ProcOK, true) {
 		r.res.add("server_cpu_total_s", m.Server.CPU, "s")
 		r.res.add("server_rss_end_mb", float64(m.Server.RSS)/mib, "MiB")
 	}

@@ -75,8 +75,8 @@ func (r *runner) sampler() (stop func()) {
 				P50:            p.P50, P90: p.P90, P99: p.P99, P999: p.P999, Max: p.Max,
 				BenchCPU: (m.Self - r.prevMark.Self) / secs,
 			}
-			if m.OK && r.prevMark.OK {
-				pt.ServerCPU = (m.Server.CPU - r.prevMark.Server.CPU) / secs
+			if cpu, n := serverCPU(r.prevMark, m); n > 0 {
+				pt.ServerCPU = cpu / secs
 				pt.ServerRSS = m.Server.RSS
 			}
 			r.prev, r.prevMark = c, m
@@ -86,7 +86,7 @@ func (r *runner) sampler() (stop func()) {
 			if progress {
 				line := fmt.Sprintf("[%5.0fs] %s up %d/%d  deliveries/s %.0f  p99 %.2f ms  bench cpu %.2f",
 					pt.T, r.cfg.Name, pt.Up, r.dialed.Load(), pt.DeliveriesPerS, pt.P99, pt.BenchCPU)
-				if m.OK {
+				if pt.ServerRSS > 0 {
 					line += fmt.Sprintf("  server cpu %.2f rss %d MiB", pt.ServerCPU, pt.ServerRSS>>20)
 				}
 				fmt.Fprintf(os.Stderr, "\r\033[K%s", line)

@@ -314,7 +314,7 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 	}
 	for _, c := range cfgs {
 		c.URL = "ws://" + addr + "/"
-		c.PID = cmd.Process.Pid
+		c.PIDs = []int{cmd.Process.Pid}
 		c.FreshServer = true
 	}
 	var results []*Result

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,32 +13,105 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"hangoutd/cluster"
 	"hangoutd/loop"
 )
 
-// TestMain lets this test binary act as the server process that `bench
-// standard` starts: with HANGOUTD_BENCH_TEST_SERVER=1 it runs loop.Start on
-// the -addr it is given, logs msg=listening like hangoutd, and stops on
-// SIGTERM.
+// TestMain lets this test binary act as the processes that `bench
+// standard` starts and that the bench starts itself:
+//
+//   - HANGOUTD_BENCH_CHILD=1 (set by a parent bench process on its
+//     children): the bench, on the arguments after "bench".
+//   - HANGOUTD_BENCH_TEST_NATS=1: a nats-server, embedded, on the -a and -p
+//     it is given, logging "Server is ready" like nats-server.
+//   - HANGOUTD_BENCH_TEST_SERVER=1: the server: loop.Start on the -addr it
+//     is given, logging msg=listening like hangoutd; with -nats and -node a
+//     node of a cluster, logging "cluster: state loaded" once it takes
+//     clients. It stops on SIGTERM.
 func TestMain(m *testing.M) {
-	if os.Getenv("HANGOUTD_BENCH_TEST_SERVER") != "1" {
-		os.Exit(m.Run())
+	switch {
+	case os.Getenv(childEnv) == "1":
+		if len(os.Args) < 2 || os.Args[1] != "bench" {
+			fmt.Fprintln(os.Stderr, "a child bench process needs: bench SCENARIO ...")
+			os.Exit(1)
+		}
+		os.Exit(Main(os.Args[2:]))
+	case os.Getenv("HANGOUTD_BENCH_TEST_NATS") == "1":
+		testNATS()
+	case os.Getenv("HANGOUTD_BENCH_TEST_SERVER") == "1":
+		testServer()
 	}
+	os.Exit(m.Run())
+}
+
+// testNATS is an embedded nats-server until SIGTERM.
+func testNATS() {
+	fs := flag.NewFlagSet("nats", flag.ExitOnError)
+	host := fs.String("a", "127.0.0.1", "")
+	port := fs.Int("p", 4222, "")
+	fs.Parse(os.Args[1:])
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s, err := natsserver.NewServer(&natsserver.Options{Host: *host, Port: *port, NoLog: true, NoSigs: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		fmt.Fprintln(os.Stderr, "nats-server not ready within 10 s")
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "[%d] [INF] Server is ready\n", os.Getpid())
+	<-sig
+	s.Shutdown()
+	os.Exit(0)
+}
+
+// testServer is a server, or a node of a cluster, until SIGTERM.
+func testServer() {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "")
 	ping := fs.Duration("ping-interval", 20*time.Second, "")
 	maxConns := fs.Int("max-conns", 0, "")
 	maxTotal := fs.Int("max-outbound-total", 0, "")
+	natsURL := fs.String("nats", "", "")
+	nodeName := fs.String("node", "", "")
 	fs.String("admin", "", "")
 	fs.Parse(os.Args[1:])
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	cfg := loop.DefaultConfig()
 	cfg.Addr, cfg.PingInterval, cfg.Demo = *addr, *ping, false
 	cfg.MaxConns, cfg.MaxOutboundTotal = *maxConns, *maxTotal
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var node *cluster.Node
+	if *natsURL != "" {
+		// A node says when it takes clients at Info. Its peers are
+		// declared dead after 1 s of silence, not 3: the failover steps
+		// of the tests heal sooner.
+		var err error
+		node, err = cluster.New(cluster.Config{URLs: *natsURL, Node: *nodeName,
+			HeartbeatEvery: 250 * time.Millisecond, DeadAfter: time.Second,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		cfg.Cluster = node
+	}
 	srv, err := loop.Start(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if node != nil {
+		if err := node.Start(srv); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	fmt.Fprintf(os.Stderr, "level=INFO msg=listening addr=%s\n", srv.Addr())
 	if d, err := time.ParseDuration(os.Getenv("HANGOUTD_BENCH_TEST_DIE_AFTER")); err == nil {
@@ -45,9 +119,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "level=ERROR msg=\"test server dies on purpose\"")
 		os.Exit(3)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
+	if node != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		node.Close()
+	}
 	os.Exit(0)
 }
 

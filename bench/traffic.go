@@ -74,8 +74,12 @@ func (ls *loopState) delivery(cl *client, sp *codec.ServerPacket) {
 		// Broadcast senders are clients 0..S-1: a slice per receiver.
 		if cl.pairs == nil {
 			cl.pairs = make([]pairState, r.cfg.Senders)
+			cl.winFrom = make([]int32, r.cfg.Senders)
 		}
 		dup, ooo = cl.pairs[from].observe(seq)
+		if !dup && r.win.holds(t) {
+			cl.winFrom[from]++
+		}
 	} else {
 		key := uint64(cl.idx)<<32 | uint64(from)
 		ps := ls.pairs[key]
@@ -175,6 +179,7 @@ func (ls *loopState) send(cl *client, kind trafficKind) bool {
 	cl.inflight++
 	ls.ctr.SentAll++
 	if r.win.holds(now) {
+		cl.sentWin++
 		ls.ctr.Sent++
 		ls.ctr.Expected += receivers
 	}
