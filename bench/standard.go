@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"flag"
@@ -14,17 +13,23 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
 
 // step is one scenario of the standard set, with the server flags it needs.
 type step struct {
-	name       string // SCENARIO-CLIENTS[-WHAT], CLIENTS as run
+	name       string // [cluster-]SCENARIO-CLIENTS[-WHAT], CLIENTS as run
 	full       string // the name at scale 1
 	cfg        Config
 	serverArgs []string
+	// nodes > 0: run against a cluster of that many hangoutd nodes joined
+	// through a nats-server of its own, the clients spread over them.
+	nodes int
+	// kill: the scenario kills the last node (failover).
+	kill bool
+	// vs names (at scale 1) the single-server step whose server CPU per
+	// delivery this cluster step's is compared with.
+	vs string
 }
 
 // standardSet lists the steps of the standard set, in order. scale
@@ -37,18 +42,18 @@ func standardSet(scale float64, d time.Duration) []step {
 	for i := range steps {
 		s := &steps[i]
 		s.full = s.name
-		parts := strings.SplitN(s.name, "-", 3)
-		parts[1] = strconv.Itoa(s.cfg.N)
-		if len(parts) == 3 {
-			words := strings.Split(parts[2], "-")
-			for k, w := range words {
-				if strings.HasPrefix(w, "rooms") {
-					words[k] = "rooms" + strconv.Itoa(s.cfg.Rooms)
-				}
+		// The first word of digits is the clients; roomsK the rooms.
+		words := strings.Split(s.name, "-")
+		counted := false
+		for k, w := range words {
+			switch {
+			case !counted && w != "" && strings.Trim(w, "0123456789") == "":
+				words[k], counted = strconv.Itoa(s.cfg.N), true
+			case strings.HasPrefix(w, "rooms"):
+				words[k] = "rooms" + strconv.Itoa(s.cfg.Rooms)
 			}
-			parts[2] = strings.Join(words, "-")
 		}
-		s.name = strings.Join(parts, "-")
+		s.name = strings.Join(words, "-")
 	}
 	return steps
 }
@@ -71,8 +76,24 @@ func fullSet(scale float64, d time.Duration) []step {
 		{name: "presence-5000", cfg: Config{Scenario: "presence", N: n(5000), Rate: 100, Duration: d, Settle: true}},
 		{name: "churn-10000-200ps", cfg: Config{Scenario: "churn", N: n(10000), Rate: 200, Duration: 3 * d, Settle: true, DialConcurrency: 1024}}, // joins wait for 500 kB welcomes: room for seconds of them
 		abuseStep(scale, d),
+		// A cluster of three nodes behind one nats-server, each step on a
+		// fresh one. The storm: 19,000 clients a node, as many as one bench
+		// process holds, so three bench processes; rooms of 100 that span
+		// the nodes. Broadcast in one room of 3,000, on one server and on
+		// the cluster: what the cluster costs per delivery. Failover: a
+		// node killed under light traffic, and the time until every
+		// survivor's view is right again.
+		{name: "cluster-57000-rooms570-settle", cfg: Config{Scenario: "connect", N: n(57000), Rooms: max(1, n(57000)/100), Settle: true, Procs: 3}, nodes: 3},
+		{name: "broadcast-3000-20pps", cfg: Config{Scenario: "broadcast", N: n(3000), Senders: 10, Rate: 20, Duration: d}},
+		{name: "cluster-broadcast-3000-20pps", cfg: Config{Scenario: "broadcast", N: n(3000), Senders: 10, Rate: 20, Duration: d}, nodes: 3, vs: "broadcast-3000-20pps"},
+		{name: "cluster-failover-9000", cfg: Config{Scenario: "failover", N: n(9000), Rooms: max(1, n(9000)/100), Senders: 10, Rate: 20, Duration: d}, nodes: 3, kill: true},
 	}
 }
+
+// clusterCPUGoal is how much more server CPU per delivery a cluster may
+// spend than one server (summed over its nodes): reported, not failed,
+// as CPU on a shared machine moves with its neighbours.
+const clusterCPUGoal = 1.5
 
 // abuseStep is 200 well-behaved clients next to hostile ones. The server
 // holds at most 256 MiB of output for all clients together, which 100
@@ -100,6 +121,7 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hangoutd bench standard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	bin := fs.String("server-bin", "", "hangoutd binary to start a fresh server from (required)")
+	natsBin := fs.String("nats-bin", "", "nats-server binary for the cluster steps (default: nats-server beside -server-bin); when there is none, they are skipped")
 	out := fs.String("out", "bench/results", "directory for <date>-<commit>.json and .md")
 	commit := fs.String("commit", "", "commit to name the result after (default: git rev-parse --short HEAD)")
 	scale := fs.Float64("scale", 1, "multiply every client count by this, for quick runs: step names carry the scaled count (connect-1900-settle at 0.1), and a run is compared only with an earlier one of the same scale")
@@ -129,6 +151,13 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "hangoutd bench standard: -only: no step %q at scale %g (steps: %s)\n", bad, *scale, strings.Join(names, ", "))
 		return 1
+	}
+	if *natsBin == "" {
+		*natsBin = filepath.Join(filepath.Dir(*bin), "nats-server")
+	}
+	haveNATS := true
+	if st, err := os.Stat(*natsBin); err != nil || st.IsDir() {
+		haveNATS = false
 	}
 	if *commit == "" {
 		*commit = gitCommit()
@@ -162,7 +191,30 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 	if *scale != 1 {
 		fmt.Fprintf(stderr, "bench standard: scale %g: every client count multiplied by it\n", *scale)
 	}
+	byName := map[string]*Result{} // by the step's name at scale 1
 	for i := 0; i < len(steps); i++ {
+		if st := &steps[i]; st.nodes > 0 {
+			if !haveNATS {
+				fmt.Fprintf(stderr, "bench standard: %s: skipped: no nats-server at %s (go build -o bin/nats-server github.com/nats-io/nats-server/v2, or -nats-bin)\n", st.name, *natsBin)
+				continue
+			}
+			fmt.Fprintf(stderr, "bench standard: %s (%d nodes)\n", st.name, st.nodes)
+			res, c, err := runWithCluster(*bin, *natsBin, st.nodes, st.serverArgs, &st.cfg, st.kill)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench standard: %s: %v\n", st.name, err)
+				code = max(code, 1)
+				continue
+			}
+			if single := byName[st.vs]; single != nil {
+				cpuVersus(res, single)
+			}
+			res.WriteTable(stdout)
+			code = max(code, c)
+			rep.Results = append(rep.Results, res)
+			byName[st.full] = res
+			continue
+		}
+		first := i
 		group := []*Config{&steps[i].cfg}
 		if steps[i].cfg.Scenario == "connect" && i+1 < len(steps) && steps[i+1].cfg.Scenario == "idle" &&
 			steps[i+1].cfg.N == steps[i].cfg.N && steps[i+1].cfg.Rooms == steps[i].cfg.Rooms {
@@ -182,6 +234,7 @@ func runStandard(args []string, stdout, stderr io.Writer) int {
 			res.WriteTable(stdout)
 			code = max(code, codes[k])
 			rep.Results = append(rep.Results, res)
+			byName[steps[first+k].full] = res
 		}
 	}
 	base := now.Format("2006-01-02T150405Z") + "-" + *commit
@@ -256,65 +309,18 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 	// A free port for the admin listener too, so a hangoutd already
 	// running on the default ports does not collide with the fresh one.
 	args := append([]string{"-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = io.Discard
-	pipe, err := cmd.StderrPipe()
+	srv, err := startProc("the server", bin, args...)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	defer srv.stop()
+	addr, err := srv.listenAddr(10 * time.Second)
+	if err != nil {
 		return nil, nil, err
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	var tailMu sync.Mutex
-	var tail []string // the server's last log lines
-	addrc := make(chan string, 1)
-	go func() {
-		// Read the log: find the listening address, then keep draining so
-		// the server never blocks on a full pipe, keeping the last lines.
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		found := false
-		for sc.Scan() {
-			line := sc.Text()
-			if !found && strings.Contains(line, "msg=listening") {
-				if i := strings.Index(line, "addr="); i >= 0 {
-					a := strings.Fields(line[i+len("addr="):])[0]
-					addrc <- strings.Trim(a, `"`)
-					found = true
-				}
-			}
-			tailMu.Lock()
-			if tail = append(tail, line); len(tail) > 10 {
-				tail = tail[1:]
-			}
-			tailMu.Unlock()
-		}
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stopServer := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-exited:
-		return nil, nil, fmt.Errorf("server exited before listening: %v", waitErr)
-	case <-time.After(10 * time.Second):
-		stopServer()
-		return nil, nil, errors.New("server did not log msg=listening within 10 s")
 	}
 	for _, c := range cfgs {
 		c.URL = "ws://" + addr + "/"
-		c.PIDs = []int{cmd.Process.Pid}
+		c.PIDs = []int{srv.pid()}
 		c.FreshServer = true
 	}
 	var results []*Result
@@ -327,28 +333,98 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 		res, code, err = RunScenario(cfgs[0])
 		results, codes = []*Result{res}, []int{code}
 	}
-	// A server that died during the run says why in its last log lines.
-	// Its clients see it die before its log ends and its exit is reaped,
-	// so a failed run waits a little for that before calling it alive.
-	died := false
-	select {
-	case <-exited:
-		died = true
-	default:
-		if err != nil || slices.ContainsFunc(codes, func(c int) bool { return c != 0 }) {
-			t := time.NewTimer(2 * time.Second)
-			select {
-			case <-exited:
-				died = true
-			case <-t.C:
+	if err != nil {
+		return nil, nil, err
+	}
+	reportDeaths([]*serverProc{srv}, nil, results, codes)
+	return results, codes, nil
+}
+
+// runWithCluster starts a nats-server on a free loopback port and nodes
+// hangoutd nodes joined through it, waits until each has loaded the
+// cluster's state, runs cfg with the nodes' URLs and processes (and with
+// kill, the last node as -kill-pid), and stops them all.
+func runWithCluster(bin, natsBin string, nodes int, extra []string, cfg *Config, kill bool) (*Result, int, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, 1, err
+	}
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	nats, err := startProc("nats-server", natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err != nil {
+		return nil, 1, err
+	}
+	defer nats.stop() // after the nodes: they say goodbye through it
+	if _, err := nats.waitLog("Server is ready", 10*time.Second); err != nil {
+		return nil, 1, err
+	}
+	var ps []*serverProc
+	defer func() { stopAll(ps) }()
+	for k := 1; k <= nodes; k++ {
+		name := "n" + strconv.Itoa(k)
+		args := append([]string{"-nats", natsURL, "-node", name, "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, extra...)
+		p, err := startProc("node "+name, bin, args...)
+		if err != nil {
+			return nil, 1, err
+		}
+		ps = append(ps, p)
+	}
+	var urls []string
+	var pids []int
+	for _, p := range ps {
+		addr, err := p.listenAddr(20 * time.Second)
+		if err != nil {
+			return nil, 1, err
+		}
+		if _, err := p.waitLog("cluster: state loaded", 20*time.Second); err != nil {
+			return nil, 1, err
+		}
+		urls = append(urls, "ws://"+addr+"/")
+		pids = append(pids, p.pid())
+	}
+	cfg.URL = strings.Join(urls, ",")
+	cfg.PIDs = pids
+	cfg.FreshServer = true
+	var killed *serverProc
+	if kill {
+		killed = ps[len(ps)-1]
+		cfg.KillPID = killed.pid()
+	}
+	res, code, err := RunScenario(cfg)
+	if err != nil {
+		return nil, 1, err
+	}
+	codes := []int{code}
+	reportDeaths(append(ps, nats), killed, []*Result{res}, codes)
+	return res, codes[0], nil
+}
+
+// reportDeaths fails the results (code 2) for every process of ps that
+// died during the run, but killed, saying why in its last log lines. Its
+// clients see a process die before its log ends and its exit is reaped,
+// so a failed run waits a little for that before calling them alive.
+func reportDeaths(ps []*serverProc, killed *serverProc, results []*Result, codes []int) {
+	alive := func() bool {
+		for _, p := range ps {
+			if p != killed && p.done() {
+				return false
 			}
-			t.Stop()
+		}
+		return true
+	}
+	if slices.ContainsFunc(codes, func(c int) bool { return c != 0 }) {
+		for deadline := time.Now().Add(2 * time.Second); alive() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if died {
-		tailMu.Lock()
-		why := fmt.Sprintf("the server exited during the run (%v); its last log lines: %s", waitErr, strings.Join(tail, " | "))
-		tailMu.Unlock()
+	for _, p := range ps {
+		why := ""
+		if p != killed {
+			why = p.died()
+		}
+		if why == "" {
+			continue
+		}
 		for i, r := range results {
 			if r != nil {
 				r.Failures = append(r.Failures, why)
@@ -357,11 +433,24 @@ func runWithServer(bin string, extra []string, cfgs []*Config) ([]*Result, []int
 				codes[i] = 2
 			}
 		}
-	} else {
-		stopServer()
 	}
-	if err != nil {
-		return nil, nil, err
+}
+
+// cpuVersus adds to a cluster step's result its server CPU per delivery
+// (summed over the nodes) against the single server's, as a figure and a
+// goal that is reported, not failed.
+func cpuVersus(cl, single *Result) {
+	c, ok1 := cl.Get("server_cpu_s_per_M_deliveries")
+	s, ok2 := single.Get("server_cpu_s_per_M_deliveries")
+	if !ok1 || !ok2 || s <= 0 {
+		return
 	}
-	return results, codes, nil
+	ratio := c / s
+	cl.add("server_cpu_per_delivery_vs_single", ratio, "x")
+	cl.Goals = append(cl.Goals, Goal{
+		Name: "server CPU per delivery against one server (" + single.Name + ")",
+		Want: fmt.Sprintf("at most %.1fx, reported only", clusterCPUGoal),
+		Got:  fmt.Sprintf("%.2fx (%.3g s against %.3g s per million)", ratio, c, s),
+		Met:  ratio <= clusterCPUGoal,
+	})
 }

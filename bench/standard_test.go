@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -135,7 +136,7 @@ func TestStandardSetSmall(t *testing.T) {
 	}
 	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
 	dir := t.TempDir()
-	args := []string{"standard", "-server-bin", os.Args[0], "-out", dir, "-scale", "0.005", "-duration", "500ms", "-commit", "test"}
+	args := []string{"standard", "-server-bin", os.Args[0], "-nats-bin", testNATSBin(t), "-out", dir, "-scale", "0.005", "-duration", "500ms", "-commit", "test"}
 	code, out, errs := runCLI(args...)
 	if code != 0 && !strings.Contains(out, "goal not met: well-behaved p99") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -150,7 +151,8 @@ func TestStandardSetSmall(t *testing.T) {
 	}
 	// At scale 0.005 the steps are named for the clients they run with.
 	want := []string{"connect-95-settle", "idle-95-ping1s", "connect-95-rooms5-settle", "broadcast-50-closed", "broadcast-50-20pps",
-		"unicast-50-closed", "presence-25", "churn-50-200ps", "abuse-2"}
+		"unicast-50-closed", "presence-25", "churn-50-200ps", "abuse-2",
+		"cluster-285-rooms2-settle", "broadcast-15-20pps", "cluster-broadcast-15-20pps", "cluster-failover-45"}
 	if len(rep.Results) != len(want) || rep.Scale != 0.005 {
 		t.Fatalf("%d results, scale %v", len(rep.Results), rep.Scale)
 	}
@@ -181,8 +183,34 @@ func TestStandardSetSmall(t *testing.T) {
 	if v, _ := rep.Results[1].Get("pings_per_client_min"); v < 1 {
 		t.Errorf("idle on a 1 s ping interval: min pings %v", v)
 	}
+	// The cluster steps: the storm from three bench processes over three
+	// nodes, each node's CPU; the broadcast's CPU against one server's;
+	// a node's death healed.
+	storm := rep.Results[9]
+	if storm.Params["urls"] != float64(3) || storm.Params["procs"] != float64(3) {
+		t.Errorf("%s: params %v", storm.Name, storm.Params)
+	}
+	for _, f := range []string{"bench_processes", "time_to_converge_s", "server_cpu_s_node1", "server_cpu_s_node2", "server_cpu_s_node3", "server_rss_mb_node3"} {
+		if _, ok := storm.Get(f); !ok {
+			t.Errorf("%s: no %s (has %s)", storm.Name, f, figNames(storm))
+		}
+	}
+	if v, _ := storm.Get("clients"); v != 285 {
+		t.Errorf("%s: clients %v", storm.Name, v)
+	}
+	if v, ok := rep.Results[11].Get("server_cpu_per_delivery_vs_single"); !ok || v <= 0 || len(rep.Results[11].Goals) != 1 {
+		t.Errorf("%s: CPU per delivery against one server: %v %v, goals %v", rep.Results[11].Name, v, ok, rep.Results[11].Goals)
+	}
+	fo := rep.Results[12]
+	if v, ok := fo.Get("heal_s"); !ok || v > healGoal.Seconds() {
+		t.Errorf("%s: heal_s %v %v", fo.Name, v, ok)
+	}
+	if v, _ := fo.Get("killed_clients"); v != 15 {
+		t.Errorf("%s: killed_clients %v, want the 15 of one node", fo.Name, v)
+	}
 	md, err := os.ReadFile(strings.TrimSuffix(files[0], ".json") + ".md")
-	if err != nil || !strings.Contains(string(md), "## broadcast-50-closed") || !strings.Contains(string(md), "scale 0.005") {
+	if err != nil || !strings.Contains(string(md), "## broadcast-50-closed") || !strings.Contains(string(md), "scale 0.005") ||
+		!strings.Contains(string(md), "server_cpu_per_delivery_vs_single") {
 		t.Fatalf("markdown: %v\n%s", err, md)
 	}
 	// A second run compares with the first and names it, passing over a
@@ -208,6 +236,29 @@ func TestStandardSetSmall(t *testing.T) {
 	if rep2.ComparedWith != filepath.Base(files[0]) || !strings.Contains(errs, "compared with") ||
 		!strings.Contains(errs, "NOT compared with "+decoy+": it ran at scale 1, this run at scale 0.005") {
 		t.Fatalf("compared with %q; stderr %s", rep2.ComparedWith, errs)
+	}
+}
+
+// testNATSBin is a nats-server for bench standard: this test binary as
+// one (TestMain), behind a script that says so in its environment.
+func testNATSBin(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "nats-server")
+	script := "#!/bin/sh\nHANGOUTD_BENCH_TEST_NATS=1 exec " + strconv.Quote(os.Args[0]) + " \"$@\"\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Without a nats-server the cluster steps are skipped, saying so, and the
+// run is not failed for it.
+func TestStandardSkipsClusterStepsWithoutNATS(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCLI("standard", "-server-bin", filepath.Join(dir, "hangoutd"), "-out", dir, "-commit", "nonats",
+		"-only", "cluster-57000-rooms570-settle,cluster-failover-9000")
+	if code != 0 || !strings.Contains(errs, "cluster-failover-9000: skipped: no nats-server at "+filepath.Join(dir, "nats-server")) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 }
 

@@ -243,9 +243,11 @@ func TestBaselineIsTheNewestEarlierOfTheSameScale(t *testing.T) {
 func TestStandardStepNamesCarryTheScale(t *testing.T) {
 	want := map[float64][]string{
 		1: {"connect-19000-settle", "idle-19000-ping1s", "connect-19000-rooms1000-settle", "broadcast-10000-closed", "broadcast-10000-20pps",
-			"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200"},
+			"unicast-10000-closed", "presence-5000", "churn-10000-200ps", "abuse-200",
+			"cluster-57000-rooms570-settle", "broadcast-3000-20pps", "cluster-broadcast-3000-20pps", "cluster-failover-9000"},
 		0.1: {"connect-1900-settle", "idle-1900-ping1s", "connect-1900-rooms100-settle", "broadcast-1000-closed", "broadcast-1000-20pps",
-			"unicast-1000-closed", "presence-500", "churn-1000-200ps", "abuse-20"},
+			"unicast-1000-closed", "presence-500", "churn-1000-200ps", "abuse-20",
+			"cluster-5700-rooms57-settle", "broadcast-300-20pps", "cluster-broadcast-300-20pps", "cluster-failover-900"},
 	}
 	for scale, names := range want {
 		set := standardSet(scale, time.Second)
@@ -263,6 +265,17 @@ func TestStandardStepNamesCarryTheScale(t *testing.T) {
 		// The two storms: one room, and rooms of 19.
 		if one, many := set[0].cfg, set[2].cfg; one.Rooms > 1 || many.N != one.N || many.N/many.Rooms != 19 || !one.Settle || !many.Settle {
 			t.Errorf("scale %g: storms of %d clients in %d rooms and %d in %d", scale, one.N, one.Rooms, many.N, many.Rooms)
+		}
+		// The cluster's storm: three bench processes, rooms of 100, three
+		// nodes; its broadcast compared with one server's; one node killed.
+		if st := set[9]; st.nodes != 3 || st.cfg.Procs != 3 || st.cfg.N/st.cfg.Rooms != 100 || !st.cfg.Settle {
+			t.Errorf("scale %g: cluster storm %+v", scale, st)
+		}
+		if st := set[11]; st.nodes != 3 || st.vs != set[10].full || set[10].nodes != 0 || st.cfg.N != set[10].cfg.N {
+			t.Errorf("scale %g: cluster broadcast %+v against %+v", scale, st, set[10])
+		}
+		if st := set[12]; st.nodes != 3 || !st.kill || st.cfg.Scenario != "failover" || st.cfg.N/st.cfg.Rooms != 100 {
+			t.Errorf("scale %g: failover %+v", scale, st)
 		}
 	}
 	if bad := unknownSteps("presence-501", standardSet(0.1, time.Second)); len(bad) != 1 {
