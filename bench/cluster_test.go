@@ -18,27 +18,14 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"hangoutd/cluster"
+	"hangoutd/internal/natstest"
 	"hangoutd/loop"
 )
 
 // startBroker starts an embedded nats-server on a free port and returns
 // its URL.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready within 10 s")
-	}
-	t.Cleanup(s.Shutdown)
-	return fmt.Sprintf("nats://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
-}
+func startBroker(t *testing.T) string { return natstest.Start(t, 0).URL() }
 
 // startNode starts a server in this process joined to the cluster at
 // natsURL as name, and waits until it takes clients.
