@@ -51,10 +51,12 @@ fuzz:
 		done; \
 	done
 
-# Microbenchmarks of the hot paths, then the standard load set against a
-# fresh server process (results in bench/results/).
+# Microbenchmarks of the hot paths, then the standard load set against
+# fresh server processes (results in bench/results/); its cluster steps
+# run three nodes through a nats-server built from the pinned module.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./state/ ./loop/ ./cluster/
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
 	./$(BIN) bench standard -server-bin ./$(BIN) -out bench/results
 
 clean:
