@@ -512,6 +512,9 @@ func runProcs(cfg *Config, p int) (*Result, int, error) {
 	n := float64(cfg.N)
 	res.add("clients", sumOf(results, "clients"), "")
 	res.add("bench_processes", float64(p), "")
+	if cfg.Rooms > 1 && len(results) > 0 {
+		res.add("room_leaks", sumOf(results, "room_leaks"), "")
+	}
 	if all && len(results) == p {
 		switch cfg.Scenario {
 		case "connect":
