@@ -339,7 +339,8 @@ func startChild(exe string, cfg *Config, k, p int, msgs chan<- fromChild) (*chil
 type procGroup struct {
 	children []*child
 	msgs     chan fromChild
-	gone     []bool // the child's output ended
+	pending  [][]fromChild // a child's messages that came before they were expected
+	gone     []bool        // the child's output ended, and that was read
 	aborted  bool
 }
 
@@ -354,30 +355,14 @@ func (g *procGroup) tell(cmd string) {
 // without ok) makes the others abort at once, so that none waits out its
 // timeout for clients that will not come. It returns the messages (a
 // missing one as an "error") and whether all were ev (and ok for "up").
+// A child may say more than one thing before the parent reads it (an
+// "up" without ok and then its "result"): what comes after its next
+// message waits for the next expect.
 func (g *procGroup) expect(ev string, deadline time.Time) ([]childMsg, bool) {
 	out := make([]childMsg, len(g.children))
 	have := make([]bool, len(g.children))
 	all, got := true, 0
-	for i, gone := range g.gone {
-		if gone {
-			out[i], have[i], all = childMsg{Ev: "error", Error: "gone"}, true, false
-			got++
-		}
-	}
-	t := time.NewTimer(max(time.Until(deadline), 0))
-	defer t.Stop()
-	for got < len(g.children) {
-		var f fromChild
-		select {
-		case f = <-g.msgs:
-		case <-t.C:
-			for i := range out {
-				if !have[i] {
-					out[i], all = childMsg{Ev: "error", Error: fmt.Sprintf("said nothing within the time for %q", ev), Code: 1}, false
-				}
-			}
-			return out, false
-		}
+	take := func(f fromChild) {
 		m := f.m
 		if f.closed {
 			g.gone[f.k] = true
@@ -388,9 +373,6 @@ func (g *procGroup) expect(ev string, deadline time.Time) ([]childMsg, bool) {
 			}
 			m = childMsg{Ev: "error", Error: fmt.Sprintf("exited (%v) before saying %q; its last lines on stderr: %s", c.err, ev, c.lastLines()), Code: 1}
 		}
-		if have[f.k] {
-			continue // a second message: already failed
-		}
 		out[f.k], have[f.k] = m, true
 		got++
 		if m.Ev != ev || (ev == "up" && !m.OK) {
@@ -399,6 +381,36 @@ func (g *procGroup) expect(ev string, deadline time.Time) ([]childMsg, bool) {
 				g.aborted = true
 				g.tell("abort")
 			}
+		}
+	}
+	for k := range g.children {
+		switch {
+		case len(g.pending[k]) > 0:
+			f := g.pending[k][0]
+			g.pending[k] = g.pending[k][1:]
+			take(f)
+		case g.gone[k]:
+			out[k], have[k], all = childMsg{Ev: "error", Error: "gone"}, true, false
+			got++
+		}
+	}
+	t := time.NewTimer(max(time.Until(deadline), 0))
+	defer t.Stop()
+	for got < len(g.children) {
+		select {
+		case f := <-g.msgs:
+			if have[f.k] {
+				g.pending[f.k] = append(g.pending[f.k], f)
+				continue
+			}
+			take(f)
+		case <-t.C:
+			for i := range out {
+				if !have[i] {
+					out[i], all = childMsg{Ev: "error", Error: fmt.Sprintf("said nothing within the time for %q", ev), Code: 1}, false
+				}
+			}
+			return out, false
 		}
 	}
 	return out, all
@@ -422,7 +434,7 @@ func runProcs(cfg *Config, p int) (*Result, int, error) {
 	c := *cfg
 	c.Procs = p
 	res.Params = c.params()
-	g := &procGroup{msgs: make(chan fromChild, 2*p), gone: make([]bool, p)}
+	g := &procGroup{msgs: make(chan fromChild, 2*p), pending: make([][]fromChild, p), gone: make([]bool, p)}
 	var pids []int
 	defer func() {
 		for _, ch := range g.children {
