@@ -81,7 +81,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"connect", "extra"},
 		{"connect", "-rooms", "0"},
 		{"connect", "-n", "3", "-rooms", "4"},
-		{"unicast", "-n", "5", "-rooms", "3"}, // a room of one has no one to send to
+		{"unicast", "-n", "5", "-rooms", "3"},     // a room of one has no one to send to
+		{"failover", "-url", "ws://127.0.0.1:1/"}, // whom to kill?
+		{"broadcast", "-n", "4", "-procs", "2"},   // only connect and idle run across processes
+		{"connect", "-n", "2", "-procs", "3"},     // more processes than clients
+		{"connect", "-url", "ws://127.0.0.1:1/a,ws://127.0.0.1:2/b"}, // two paths: not the nodes of one cluster
+		{"abuse", "-url", "ws://127.0.0.1:1/,ws://127.0.0.1:2/"},     // abuse drives one server
+		{"connect", "-pid", "12,x"},
 		{"standard", "-server-bin", "x", "-scale", "0"},
 		{"standard", "-server-bin", "x", "-only", "presence-5000,presence-50"},
 	} {
