@@ -442,7 +442,11 @@ func reportDeaths(ps []*serverProc, killed *serverProc, results []*Result, codes
 func cpuVersus(cl, single *Result) {
 	c, ok1 := cl.Get("server_cpu_s_per_M_deliveries")
 	s, ok2 := single.Get("server_cpu_s_per_M_deliveries")
-	if !ok1 || !ok2 || s <= 0 {
+	if !ok1 || !ok2 {
+		return
+	}
+	if s <= 0 || c <= 0 {
+		cl.note("server_cpu_per_delivery_vs_single left out: a server's CPU over the window was below what /proc measures (10 ms)")
 		return
 	}
 	ratio := c / s

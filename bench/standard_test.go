@@ -198,8 +198,15 @@ func TestStandardSetSmall(t *testing.T) {
 	if v, _ := storm.Get("clients"); v != 285 {
 		t.Errorf("%s: clients %v", storm.Name, v)
 	}
-	if v, ok := rep.Results[11].Get("server_cpu_per_delivery_vs_single"); !ok || v <= 0 || len(rep.Results[11].Goals) != 1 {
-		t.Errorf("%s: CPU per delivery against one server: %v %v, goals %v", rep.Results[11].Name, v, ok, rep.Results[11].Goals)
+	// At this scale a server may spend less CPU than /proc counts (10 ms):
+	// then the ratio is left out, with a note.
+	cb := rep.Results[11]
+	ratio, hasRatio := cb.Get("server_cpu_per_delivery_vs_single")
+	switch {
+	case hasRatio && (ratio <= 0 || len(cb.Goals) != 1):
+		t.Errorf("%s: CPU per delivery against one server: %v, goals %v", cb.Name, ratio, cb.Goals)
+	case !hasRatio && !strings.Contains(strings.Join(cb.Notes, " "), "server_cpu_per_delivery_vs_single left out"):
+		t.Errorf("%s: no CPU per delivery against one server, and no note why: %q", cb.Name, cb.Notes)
 	}
 	fo := rep.Results[12]
 	if v, ok := fo.Get("heal_s"); !ok || v > healGoal.Seconds() {
@@ -210,7 +217,7 @@ func TestStandardSetSmall(t *testing.T) {
 	}
 	md, err := os.ReadFile(strings.TrimSuffix(files[0], ".json") + ".md")
 	if err != nil || !strings.Contains(string(md), "## broadcast-50-closed") || !strings.Contains(string(md), "scale 0.005") ||
-		!strings.Contains(string(md), "server_cpu_per_delivery_vs_single") {
+		!strings.Contains(string(md), "server_cpu_per_delivery_vs_single") { // the figure, or the note on it
 		t.Fatalf("markdown: %v\n%s", err, md)
 	}
 	// A second run compares with the first and names it, passing over a
