@@ -61,24 +61,31 @@ func startNode(t *testing.T, natsURL, name string) (string, *loop.Server) {
 	return "ws://" + srv.Addr() + "/", srv
 }
 
-// startNodeProc starts this test binary as a node process (TestMain) and
-// waits until it takes clients.
-func startNodeProc(t *testing.T, natsURL, name string) (*serverProc, string) {
+// startNodeProcs starts this test binary as n node processes (TestMain),
+// all at once, and waits until each takes clients.
+func startNodeProcs(t *testing.T, natsURL string, n int) (ps []*serverProc, urls []string) {
 	t.Helper()
 	t.Setenv("HANGOUTD_BENCH_TEST_SERVER", "1")
-	p, err := startProc("node "+name, os.Args[0], "-nats", natsURL, "-node", name, "-addr", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := range n {
+		name := fmt.Sprintf("n%d", i+1)
+		p, err := startProc("node "+name, os.Args[0], "-nats", natsURL, "-node", name, "-addr", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.stop)
+		ps = append(ps, p)
 	}
-	t.Cleanup(p.stop)
-	addr, err := p.listenAddr(20 * time.Second)
-	if err == nil {
-		_, err = p.waitLog("cluster: state loaded", 20*time.Second)
+	for _, p := range ps {
+		addr, err := p.listenAddr(20 * time.Second)
+		if err == nil {
+			_, err = p.waitLog("cluster: state loaded", 20*time.Second)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls = append(urls, "ws://"+addr+"/")
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p, "ws://" + addr + "/"
+	return ps, urls
 }
 
 // fakeNodes is one fakeHub behind k listeners: a cluster of k fake nodes
@@ -290,13 +297,12 @@ func TestFailoverHealsOnARealCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three node processes")
 	}
-	nats := startBroker(t)
-	var urls, pids []string
-	var killed *serverProc
-	for i := range 3 {
-		p, u := startNodeProc(t, nats, fmt.Sprintf("n%d", i+1))
-		urls, pids, killed = append(urls, u), append(pids, fmt.Sprint(p.pid())), p
+	ps, urls := startNodeProcs(t, startBroker(t), 3)
+	var pids []string
+	for _, p := range ps {
+		pids = append(pids, fmt.Sprint(p.pid()))
 	}
+	killed := ps[2]
 	code, out, errs := runCLI("failover", "-url", strings.Join(urls, ","), "-n", "30", "-rooms", "3", "-senders", "6", "-rate", "30",
 		"-duration", "2s", "-warmup", "300ms", "-grace", "2s", "-loops", "2", "-kill-pid", fmt.Sprint(killed.pid()), "-pid", strings.Join(pids, ","))
 	if code != 0 {
