@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"hangoutd/cluster"
+	"hangoutd/internal/natstest"
 	"hangoutd/internal/wstest"
 	"hangoutd/loop"
 )
@@ -25,6 +26,20 @@ func within(t *testing.T, what string, took, bound time.Duration) {
 	if took > bound {
 		t.Errorf("%s took %v, over %v", what, took.Round(time.Millisecond), bound)
 	}
+}
+
+// twoNodes starts a broker and two nodes, a client a on the first and b
+// on the second, and waits until each client knows both.
+func twoNodes(t *testing.T) (b *natstest.Broker, n0, n1 *node, a, bb *wstest.Client) {
+	t.Helper()
+	b = startBroker(t, 0)
+	n0 = startNode(t, b.URL(), "n0")
+	n1 = startNode(t, b.URL(), "n1")
+	a = wstest.Connect(t, n0.url, "a", patient)
+	bb = wstest.Connect(t, n1.url, "b", patient)
+	a.WaitKnows(a.Token, bb.Token)
+	bb.WaitKnows(a.Token, bb.Token)
+	return b, n0, n1, a, bb
 }
 
 // A node that stops says goodbye: its users are closed on the others at
@@ -104,13 +119,7 @@ func TestClusterFrozenBrokerConnection(t *testing.T) {
 // ready meanwhile, closes the other nodes' users after the death timeout,
 // and heals within the bound once the broker is back.
 func TestClusterBrokerRestart(t *testing.T) {
-	b := startBroker(t, 0)
-	n0 := startNode(t, b.URL(), "n0")
-	n1 := startNode(t, b.URL(), "n1")
-	a := wstest.Connect(t, n0.url, "a", patient)
-	bb := wstest.Connect(t, n1.url, "b", patient)
-	a.WaitKnows(a.Token, bb.Token)
-	bb.WaitKnows(a.Token, bb.Token)
+	b, n0, n1, a, bb := twoNodes(t)
 
 	port := b.Port
 	b.Stop()
@@ -215,13 +224,7 @@ func TestClusterHealsLostRecords(t *testing.T) {
 // meanwhile (a join, a property) was lost on the way and reaches the other
 // node by a snapshot, with nobody closed and no open repeated.
 func TestClusterShortBrokerOutage(t *testing.T) {
-	b := startBroker(t, 0)
-	n0 := startNode(t, b.URL(), "n0")
-	n1 := startNode(t, b.URL(), "n1")
-	a := wstest.Connect(t, n0.url, "a", patient)
-	bb := wstest.Connect(t, n1.url, "b", patient)
-	a.WaitKnows(a.Token, bb.Token)
-	bb.WaitKnows(a.Token, bb.Token)
+	b, n0, n1, a, bb := twoNodes(t)
 
 	port := b.Port
 	b.Stop()

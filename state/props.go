@@ -30,18 +30,7 @@ type op struct {
 // whitespace. An empty object, and an unknown token, change nothing. Nothing
 // stored refers to data: the caller may reuse it at once.
 func (p *Presence) SetProperties(token string, data []byte) *codec.PacketError {
-	// Decoding happens outside the lock: only applying needs it.
-	ops, err := parseChange(data, p.lim)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	u := p.byTok[token]
-	if u == nil {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return p.apply(u, ops, false)
+	return p.setProperties(token, data, false)
 }
 
 // SetRemoteProperties applies a change of a user of another node, which
@@ -50,7 +39,17 @@ func (p *Presence) SetProperties(token string, data []byte) *codec.PacketError {
 // batches, which this server's batches may gather more of than the
 // owner's did) can refuse it.
 func (p *Presence) SetRemoteProperties(token string, data []byte) *codec.PacketError {
-	ops, err := parseChange(data, Unlimited)
+	return p.setProperties(token, data, true)
+}
+
+// setProperties is SetProperties, or with trusted SetRemoteProperties.
+func (p *Presence) setProperties(token string, data []byte, trusted bool) *codec.PacketError {
+	lim := p.lim
+	if trusted {
+		lim = Unlimited
+	}
+	// Decoding happens outside the lock: only applying needs it.
+	ops, err := parseChange(data, lim)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	u := p.byTok[token]
@@ -60,7 +59,7 @@ func (p *Presence) SetRemoteProperties(token string, data []byte) *codec.PacketE
 	if err != nil {
 		return err
 	}
-	return p.apply(u, ops, true)
+	return p.apply(u, ops, trusted)
 }
 
 // Props are a user's first properties, checked against the limits, ready
