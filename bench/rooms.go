@@ -172,12 +172,21 @@ func (r *runner) checkViews(deadline time.Time, strangers bool) (bad []string, c
 // viewProblem says what is wrong with cl's view against want, the tokens
 // of the up clients of its room, or "". stranger: the view holds tokens no
 // bench client ever held, let be when strangers is true.
+//
+// When several bench processes share the run (roomTotal is set), this one
+// knows the tokens of its own clients only. So the view must hold exactly
+// this process's members of its room by token (want), and exactly as many
+// users as the room has in all the processes by count. A token of another
+// process is not a stranger: the count says whether the view holds the
+// right number of them.
 func (r *runner) viewProblem(cl *client, want bitset, strangers bool) (problem string, stranger bool) {
-	if r.roomTotal != nil {
-		return r.sharedViewProblem(cl, want), false
-	}
+	shared := r.roomTotal != nil
 	extra, missing, _, exM := cl.view.diff(want)
-	if extra+missing == 0 {
+	wantN := int64(-1)
+	if shared {
+		wantN = r.roomWant(cl.idx)
+	}
+	if extra+missing == 0 && (!shared || int64(cl.viewN) == wantN) {
 		return "", false
 	}
 	room := r.roomOf[cl.idx].Load()
@@ -185,6 +194,7 @@ func (r *runner) viewProblem(cl *client, want bitset, strangers bool) (problem s
 	otherN, goneN := 0, 0
 	cl.view.eachNotIn(want, func(id int32) {
 		switch o := r.tokens.ownerOf(id); {
+		case o < 0 && shared: // a client of another bench process, by count below
 		case o >= 0 && r.roomOf[o].Load() != room:
 			if otherN++; len(other) < 3 {
 				other = append(other, id)
@@ -197,56 +207,10 @@ func (r *runner) viewProblem(cl *client, want bitset, strangers bool) (problem s
 			}
 		}
 	})
-	var parts []string
-	if otherN > 0 {
-		var eg []string
-		for _, id := range other {
-			o := r.tokens.ownerOf(id)
-			eg = append(eg, fmt.Sprintf("client %d of room %s", o, r.roomName(r.roomOf[o].Load())))
-		}
-		parts = append(parts, fmt.Sprintf("view has %d tokens of clients of other rooms (e.g. %s)", otherN, strings.Join(eg, ", ")))
+	ours := ""
+	if shared {
+		ours = " of this process"
 	}
-	if goneN > 0 {
-		parts = append(parts, fmt.Sprintf("view has %d tokens that left or never were (e.g. %s)", goneN, r.describe(gone)))
-	}
-	if missing > 0 {
-		parts = append(parts, fmt.Sprintf("view lacks %d that are here (e.g. %s)", missing, r.describe(exM)))
-	}
-	if len(parts) == 0 {
-		return "", stranger
-	}
-	who := fmt.Sprintf("client %d", cl.idx)
-	if len(r.targets) > 1 {
-		who += " of room " + r.roomName(room)
-	}
-	return who + ": " + strings.Join(parts, "; "), stranger
-}
-
-// sharedViewProblem is viewProblem when several bench processes share
-// the run: this one knows the tokens of its own clients only. So the view
-// must hold exactly this process's members of its room by token (want),
-// and exactly as many users as the room has in all the processes by
-// count. A token of another process is not a stranger: the count says
-// whether the view holds the right number of them.
-func (r *runner) sharedViewProblem(cl *client, want bitset) string {
-	_, missing, _, exM := cl.view.diff(want)
-	room := r.roomOf[cl.idx].Load()
-	var other, gone []int32
-	otherN, goneN := 0, 0
-	cl.view.eachNotIn(want, func(id int32) {
-		o := r.tokens.ownerOf(id)
-		switch {
-		case o < 0: // a client of another bench process, by count below
-		case r.roomOf[o].Load() != room:
-			if otherN++; len(other) < 3 {
-				other = append(other, id)
-			}
-		default:
-			if goneN++; len(gone) < 3 {
-				gone = append(gone, id)
-			}
-		}
-	})
 	var parts []string
 	if otherN > 0 {
 		var eg []string
@@ -257,22 +221,25 @@ func (r *runner) sharedViewProblem(cl *client, want bitset) string {
 		parts = append(parts, fmt.Sprintf("view has %d tokens of clients of other rooms (e.g. %s)", otherN, strings.Join(eg, ", ")))
 	}
 	if goneN > 0 {
-		parts = append(parts, fmt.Sprintf("view has %d tokens of this process that left or never were (e.g. %s)", goneN, r.describe(gone)))
+		parts = append(parts, fmt.Sprintf("view has %d tokens%s that left or never were (e.g. %s)", goneN, ours, r.describe(gone)))
 	}
-	if missing > 0 {
+	switch {
+	case missing > 0 && shared:
 		parts = append(parts, fmt.Sprintf("view lacks %d of this process's members of the room (e.g. %s)", missing, r.describe(exM)))
+	case missing > 0:
+		parts = append(parts, fmt.Sprintf("view lacks %d that are here (e.g. %s)", missing, r.describe(exM)))
 	}
-	if want := r.roomWant(cl.idx); int64(cl.viewN) != want {
-		parts = append(parts, fmt.Sprintf("view holds %d users, the room has %d in all the bench processes", cl.viewN, want))
+	if shared && int64(cl.viewN) != wantN {
+		parts = append(parts, fmt.Sprintf("view holds %d users, the room has %d in all the bench processes", cl.viewN, wantN))
 	}
 	if len(parts) == 0 {
-		return ""
+		return "", stranger
 	}
 	who := fmt.Sprintf("client %d", r.global(int(cl.idx)))
 	if len(r.targets) > 1 {
 		who += " of room " + r.roomName(room)
 	}
-	return who + ": " + strings.Join(parts, "; ")
+	return who + ": " + strings.Join(parts, "; "), stranger
 }
 
 // failViews fails the run with the first 20 views found wrong.
