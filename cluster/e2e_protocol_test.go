@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,4 +356,36 @@ func TestClusterMaxRoomsIsPerNode(t *testing.T) {
 	if got := n0.srv.Stats().Rooms; got != 1 {
 		t.Errorf("n0 reports %d rooms, want 1 (its own clients' rooms)", got)
 	}
+}
+
+// Two nodes started under one name (a mistake that breaks both): each
+// logs an ERROR naming the clash, within a heartbeat or two.
+func TestClusterNameClashLogged(t *testing.T) {
+	b := startBroker(t, 0)
+	var logs [2]strings.Builder
+	var mu sync.Mutex
+	for i := range logs {
+		w := lockedWriter{&mu, &logs[i]}
+		startNode(t, b.URL(), "same", func(c *cluster.Config, lc *loop.Config) {
+			c.Logger = wstest.ServerLogger(t, wstest.LogOptions{To: w, AllowErrors: true}) // the clash is the ERROR this test wants
+			lc.Logger = c.Logger
+		})
+	}
+	waitUntil(t, "both nodes log the clash", 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(logs[0].String(), "another node uses this node's name") &&
+			strings.Contains(logs[1].String(), "another node uses this node's name")
+	})
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -97,6 +97,9 @@ func (n *Node) onStream(m *nats.Msg) {
 		n.log.Warn("cluster: malformed message dropped", "subject", m.Subject)
 		return
 	}
+	if string(sender) == n.cfg.Node {
+		return // another node under this one's name: heartbeats log the clash
+	}
 	p := n.peers[string(sender)]
 	switch {
 	case p == nil || p.isNew(epoch):
