@@ -75,3 +75,26 @@ func TestE2EBinaryClusterNodeKilled(t *testing.T) {
 		}
 	}
 }
+
+// A node's admin listener tells a load balancer the truth: /readyz is 503
+// with the reason while the broker is unreachable and 200 again once it is
+// back, /healthz stays 200, and /metrics shows the cluster's figures.
+func TestE2EBinaryClusterReadiness(t *testing.T) {
+	b := natstest.Start(t, 0)
+	port := b.Port
+	p := e2eStart(t, e2eEnv(), "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-nats", b.URL(), "-node", "n0")
+	admin := adminURL(t, p)
+	waitStatus(t, admin+"/readyz", 200)
+	waitBody(t, admin+"/metrics", "hangoutd_cluster_broker_connected 1\n")
+	b.Stop()
+	waitStatus(t, admin+"/readyz", 503)
+	if code, body := httpGet(t, admin+"/readyz"); body != "cluster: broker unreachable\n" {
+		t.Errorf("/readyz while the broker is away: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz while the broker is away: %d, want 200", code)
+	}
+	waitBody(t, admin+"/metrics", "hangoutd_cluster_broker_connected 0\n")
+	natstest.Start(t, port)
+	waitStatus(t, admin+"/readyz", 200)
+}
